@@ -1,0 +1,1 @@
+"""StoreOps control plane: tenancy, identity, catalog, deployments, telemetry, billing."""

@@ -1,0 +1,76 @@
+"""``create_app()``: the control-plane Litestar application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from redis.asyncio import Redis
+
+from control_plane.api.auth import PUBLIC_PATHS, BearerAuthMiddleware, provide_ctx
+from control_plane.api.idempotency import IdempotencyMiddleware
+from control_plane.api.requests import RequestIdMiddleware, configure_logging
+from control_plane.api.system import healthz, readyz
+from control_plane.audit.routes import list_audit
+from control_plane.config import Settings, get_settings
+from control_plane.db import Database
+from control_plane.errors import EXCEPTION_HANDLERS
+from control_plane.identity.keys import KeyRing
+from control_plane.identity.routes import ClientController, UserController, jwks, login, oauth_token
+from control_plane.identity.tokens import TokenService
+from control_plane.tenancy.routes import PartnerController, TenantController
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    openmetrics_format = False
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    db = Database(settings)
+    keyring = KeyRing(db)
+    tokens = TokenService(settings, keyring)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        try:
+            yield
+        finally:
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
+            await db.dispose()
+
+    prometheus = PrometheusConfig(app_name="storeops_control_plane", group_path=True,
+                                  exclude=["/metrics"])
+    return Litestar(
+        route_handlers=[
+            healthz, readyz, MetricsController, oauth_token, login, jwks, list_audit,
+            PartnerController, TenantController, UserController, ClientController,
+        ],
+        dependencies={"ctx": Provide(provide_ctx)},
+        middleware=[
+            RequestIdMiddleware,
+            prometheus.middleware,
+            DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS),
+            IdempotencyMiddleware,
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="StoreOps control plane", version="1.0.0", path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        request_max_body_size=settings.max_body_bytes,
+        lifespan=[lifespan],
+        state=State({"settings": settings, "db": db, "tokens": tokens, "redis": None}),
+        debug=False,
+    )

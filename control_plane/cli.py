@@ -1,0 +1,434 @@
+"""The ``storeops`` command: the same services as the API, one implementation of each rule."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from functools import wraps
+from typing import Any, TypeVar
+from uuid import UUID
+
+import click
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from control_plane.config import Settings, get_settings
+from control_plane.context import Ctx
+from control_plane.errors import StoreOpsError
+
+T = TypeVar("T")
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    sys.exit(1)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """One readable line and a non-zero exit for anything the user got wrong."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except StoreOpsError as exc:
+            fail(exc.detail)
+        except msgspec.ValidationError as exc:
+            fail(f"invalid input: {exc}")
+        except (ValueError, OSError) as exc:
+            fail(str(exc))
+        return None
+
+    return wrapper
+
+
+def run(settings: Settings, fn: Callable[[Ctx], Awaitable[T]]) -> T:
+    from control_plane.runner import run_as
+
+    return asyncio.run(run_as(settings, fn))
+
+
+def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    t = Table(title=title, header_style="bold")
+    for c in columns:
+        t.add_column(c)
+    for row in rows:
+        t.add_row(*(("" if v is None else str(v)) for v in row))
+    console.print(t)
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """StoreOps: white-label control plane for retail store-operations automation."""
+    try:
+        ctx.obj = get_settings()
+    except ValueError as exc:
+        fail(str(exc))
+
+
+# --- serve and database -----------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default=None, help="bind address (default STOREOPS_HOST)")
+@click.option("--port", default=None, type=int, help="port (default STOREOPS_PORT)")
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
+    """Serve the control-plane API."""
+    import uvicorn
+
+    uvicorn.run(
+        "control_plane.app:create_app", factory=True, host=host or settings.host,
+        port=port or settings.port, workers=workers, log_level=settings.log_level.lower(),
+    )
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@click.pass_obj
+@handle_errors
+def db_upgrade(settings: Settings, revision: str) -> None:
+    """Apply migrations, then make sure a JWT signing key exists."""
+    from control_plane.db.migrate import upgrade
+    from control_plane.identity.admin import ensure_signing_key
+
+    with console.status(f"migrating {_safe_url(settings.migration_url)} to {revision}"):
+        upgrade(settings, revision)
+    console.print(f"database at [bold]{revision}[/bold]")
+    created = run(settings, lambda c: ensure_signing_key(c, settings))
+    if created:
+        console.print(f"created signing key {created.kid} ({created.algorithm})")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --- partners and tenants ---------------------------------------------------------------
+
+
+@main.group()
+def partner() -> None:
+    """Partners (MSPs, ERP partners, system integrators)."""
+
+
+@partner.command("create")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--kind", required=True, type=click.Choice(["msp", "erp_partner", "system_integrator"]))
+@click.option("--settings", "settings_json", default="{}", help="inherited settings as JSON")
+@click.pass_obj
+@handle_errors
+def partner_create(settings: Settings, slug: str, name: str, kind: str, settings_json: str) -> None:
+    from control_plane.tenancy import schemas, service
+
+    data = msgspec.convert(
+        {"slug": slug, "name": name, "kind": kind, "settings": _json(settings_json, "--settings")},
+        schemas.PartnerCreate,
+    )
+    p = run(settings, lambda c: service.create_partner(c, data))
+    console.print(f"created partner [bold]{p.slug}[/bold] {p.id}")
+
+
+@partner.command("list")
+@click.option("--limit", default=200, show_default=True)
+@click.pass_obj
+@handle_errors
+def partner_list(settings: Settings, limit: int) -> None:
+    from control_plane.tenancy import service
+
+    rows, _ = run(settings, lambda c: service.list_partners(c, limit=limit))
+    table("Partners", ["id", "slug", "name", "kind", "status"], [(p.id, p.slug, p.name, p.kind, p.status) for p in rows])
+
+
+@main.group()
+def tenant() -> None:
+    """Tenants (retailers): onboard and lifecycle."""
+
+
+def _json(raw: str, option: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{option} is not valid JSON: {exc.msg} at column {exc.colno}") from None
+
+
+async def _partner_id(c: Ctx, ref: str) -> UUID:
+    from sqlalchemy import select
+
+    from control_plane.errors import NotFound
+    from control_plane.tenancy.models import Partner
+
+    try:
+        return UUID(ref)
+    except ValueError:
+        found = await c.session.scalar(select(Partner.id).where(Partner.slug == ref))
+        if found is None:
+            raise NotFound(f"no partner with slug {ref!r}") from None
+        return found
+
+
+async def _tenant_id(c: Ctx, ref: str) -> UUID:
+    from sqlalchemy import select
+
+    from control_plane.errors import InvalidInput, NotFound
+    from control_plane.tenancy.models import Tenant
+
+    try:
+        return UUID(ref)
+    except ValueError:
+        found = (await c.session.scalars(select(Tenant.id).where(Tenant.slug == ref))).all()
+        if not found:
+            raise NotFound(f"no tenant with slug {ref!r}") from None
+        if len(found) > 1:
+            raise InvalidInput(f"slug {ref!r} names tenants of several partners; use the tenant id")
+        return found[0]
+
+
+@tenant.command("onboard")
+@click.option("--partner", "partner_ref", required=True, help="partner id or slug")
+@click.option("--slug", required=True)
+@click.option("--name", required=True)
+@click.option("--timezone", required=True, help="IANA zone, e.g. Europe/Paris")
+@click.option("--isolation-tier", default="shared_cluster", show_default=True,
+              type=click.Choice(["shared_cluster", "dedicated_database", "dedicated_cluster"]))
+@click.pass_obj
+@handle_errors
+def tenant_onboard(settings: Settings, partner_ref: str, slug: str, name: str, timezone: str,
+                   isolation_tier: str) -> None:
+    from control_plane.tenancy import schemas, service
+
+    data = msgspec.convert({"slug": slug, "name": name, "timezone": timezone,
+                            "isolation_tier": isolation_tier}, schemas.TenantCreate)
+
+    async def go(c: Ctx) -> Any:
+        return await service.onboard_tenant(c, await _partner_id(c, partner_ref), data)
+
+    t = run(settings, go)
+    console.print(f"onboarded tenant [bold]{t.slug}[/bold] {t.id} (status {t.status})")
+
+
+def _lifecycle(action: str) -> None:
+    @tenant.command(action, help=f"{action.capitalize()} a tenant.")
+    @click.argument("tenant_ref")
+    @click.option("--reason", default=None)
+    @click.pass_obj
+    @handle_errors
+    def command(settings: Settings, tenant_ref: str, reason: str | None) -> None:
+        from control_plane.tenancy import service
+
+        async def go(c: Ctx) -> Any:
+            return await service.transition_tenant(c, await _tenant_id(c, tenant_ref), action, reason=reason)
+
+        t = run(settings, go)
+        console.print(f"tenant [bold]{t.slug}[/bold] is now {t.status}")
+
+
+for _action in ("activate", "suspend", "resume", "offboard"):
+    _lifecycle(_action)
+
+
+@tenant.command("list")
+@click.option("--partner", "partner_ref", default=None, help="partner id or slug")
+@click.option("--status", default=None)
+@click.option("--limit", default=200, show_default=True)
+@click.pass_obj
+@handle_errors
+def tenant_list(settings: Settings, partner_ref: str | None, status: str | None, limit: int) -> None:
+    from control_plane.tenancy import service
+
+    async def go(c: Ctx) -> Any:
+        pid = await _partner_id(c, partner_ref) if partner_ref else None
+        return await service.list_tenants(c, partner_id=pid, status=status, limit=limit)
+
+    rows, _ = run(settings, go)
+    table("Tenants", ["id", "partner", "slug", "name", "status", "timezone"],
+          [(t.id, t.partner_id, t.slug, t.name, t.status, t.timezone) for t in rows])
+
+
+# --- identity ---------------------------------------------------------------------------
+
+
+def _grant(role: str, node: str | None) -> dict[str, Any]:
+    """``--role partner_admin --at partner:<id>`` -> a grant spec."""
+    spec: dict[str, Any] = {"role": role}
+    if node and node != "platform":
+        kind, _, node_id = node.partition(":")
+        if kind not in {"partner", "tenant", "region", "store"} or not node_id:
+            raise ValueError(f"--at {node!r}: use platform, partner:<id>, tenant:<id>, region:<id> or store:<id>")
+        spec[f"{kind}_id"] = node_id
+    return spec
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    value: str = click.prompt("password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@main.group()
+def user() -> None:
+    """Users."""
+
+
+@user.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--role", required=True, help="e.g. partner_admin")
+@click.option("--at", "node", default="platform", show_default=True, help="platform | partner:<id> | tenant:<id> | ...")
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.pass_obj
+@handle_errors
+def user_create(settings: Settings, email: str, name: str, role: str, node: str, password_stdin: bool) -> None:
+    from control_plane.identity import schemas, service
+
+    data = msgspec.convert({"email": email, "name": name, "password": _read_password(password_stdin),
+                            "grants": [_grant(role, node)]}, schemas.UserCreate)
+    u, _ = run(settings, lambda c: service.create_user(c, data))
+    console.print(f"created user [bold]{u.email}[/bold] {u.id}")
+
+
+@main.group()
+def client() -> None:
+    """OAuth2 API clients."""
+
+
+@client.command("create")
+@click.option("--name", required=True)
+@click.option("--role", required=True)
+@click.option("--at", "node", default="platform", show_default=True)
+@click.pass_obj
+@handle_errors
+def client_create(settings: Settings, name: str, role: str, node: str) -> None:
+    """Create a client; its secret is printed once and never stored."""
+    from control_plane.identity import schemas, service
+
+    data = msgspec.convert({"name": name, "grants": [_grant(role, node)]}, schemas.ClientCreate)
+    c, _, secret = run(settings, lambda x: service.create_client(x, data))
+    console.print(f"client_id     {c.client_id}\nclient_secret {secret}\n"
+                  "[yellow]store the secret now: it is not shown again[/yellow]")
+
+
+@main.group()
+def keys() -> None:
+    """JWT signing keys."""
+
+
+@keys.command("rotate")
+@click.option("--algorithm", type=click.Choice(["EdDSA", "RS256"]), default=None)
+@click.pass_obj
+@handle_errors
+def keys_rotate(settings: Settings, algorithm: str | None) -> None:
+    """New key signs; the old one verifies until it retires (token lifetime)."""
+    from control_plane.identity.admin import rotate
+
+    key, previous = run(settings, lambda c: rotate(c, settings, algorithm))
+    console.print(f"signing with {key.kid} ({key.algorithm})")
+    for k in previous:
+        console.print(f"{k.kid} verifies until {k.retires_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@keys.command("retire")
+@click.argument("kid")
+@click.pass_obj
+@handle_errors
+def keys_retire(settings: Settings, kid: str) -> None:
+    """Stop a rotated-out key from verifying now."""
+    from control_plane.identity.admin import retire
+
+    if run(settings, lambda c: retire(c, kid)) is None:
+        fail(f"no key with kid {kid}")
+    console.print(f"retired {kid}")
+
+
+@keys.command("list")
+@click.pass_obj
+@handle_errors
+def keys_list(settings: Settings) -> None:
+    from control_plane.identity.admin import list_keys
+
+    rows = run(settings, list_keys)
+    table("Signing keys", ["kid", "algorithm", "status", "created", "retires"],
+          [(k.kid, k.algorithm, k.status, f"{k.created_at:%Y-%m-%d %H:%M}", k.retires_at) for k in rows])
+
+
+# --- audit ------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The hash-chained audit log."""
+
+
+@audit.command("verify")
+@click.pass_obj
+@handle_errors
+def audit_verify(settings: Settings) -> None:
+    """Walk the chain; report every edited, deleted or reordered entry by position."""
+    from control_plane.audit.service import verify_chain
+
+    with console.status("verifying the audit chain"):
+        count, problems = run(settings, lambda c: verify_chain(c.session))
+    if problems:
+        for p in problems:
+            err.print(f"[red]broken:[/red] {p}", highlight=False)
+        sys.exit(1)
+    console.print(f"audit chain intact: {count} entries")
+
+
+# --- demo -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--reset/--keep", default=False, help="start from an empty embedded database")
+@click.option("--serve/--no-serve", "serve_after", default=True)
+@click.pass_obj
+@handle_errors
+def demo(settings: Settings, reset: bool, serve_after: bool) -> None:
+    """Seed demo data on the embedded defaults, print URLs and logins, then serve."""
+    from control_plane.db.migrate import upgrade
+    from control_plane.demo import DEMO_PASSWORD, seed
+    from control_plane.identity.admin import ensure_signing_key
+
+    if reset:
+        if settings.is_postgres:
+            fail("--reset only applies to the embedded SQLite database")
+        shutil.rmtree(settings.home, ignore_errors=True)
+    with console.status("migrating the database"):
+        upgrade(settings)
+    run(settings, lambda c: ensure_signing_key(c, settings))
+    with console.status("seeding demo data"):
+        result = run(settings, seed)
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"\n[bold]StoreOps control plane[/bold] at {base}")
+    console.print(f"  API docs (OpenAPI)  {base}/schema/openapi.json")
+    console.print(f"  health              {base}/healthz   {base}/readyz   {base}/metrics")
+    console.print(f"  JWKS                {base}/.well-known/jwks.json")
+    if result.created:
+        table(f"Demo logins (password: {DEMO_PASSWORD})", ["email", "role", "where"],
+              [(x.email, x.role, x.where) for x in result.logins])
+        console.print(f"API client (partner_admin at northwind): {result.client_id} / {result.client_secret}")
+    else:
+        console.print(f"demo data already present (logins use password {DEMO_PASSWORD}); --reset starts over")
+    if serve_after:
+        import uvicorn
+
+        from control_plane.app import create_app
+
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")

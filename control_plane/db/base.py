@@ -1,0 +1,101 @@
+"""Declarative base, common columns, and the scoping contract every model declares."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from uuid import UUID
+
+from sqlalchemy import JSON, DateTime, Integer, MetaData, TypeDecorator, false, or_
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
+
+from control_plane.contracts import uuid7
+from control_plane.db.scope import Scope
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; StoreOps stores UTC-aware datetimes")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
+
+
+class Entity:
+    """UUIDv7 primary key, timestamps, and a version counter that backs ETags."""
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1, nullable=False)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        # UPDATE ... WHERE version = :seen, so a concurrent write raises StaleDataError.
+        return {"version_id_col": cls.version}  # type: ignore[attr-defined]
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.id.hex[:12]}-{self.version}"'
+
+
+class Scoped:
+    """A model whose rows belong to a node of the tenancy tree.
+
+    ``__scope_columns__`` names the columns holding the row's partner, tenant, region and
+    store ids (any may be absent). :func:`scope_clause` turns a :class:`Scope` into the
+    WHERE criterion that the session hook attaches to every ORM query.
+    """
+
+    __scope_columns__: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def scope_clause(cls, scope: Scope) -> ColumnElement[bool]:
+        cols = cls.__scope_columns__
+        terms: list[ColumnElement[bool]] = []
+
+        def add(kind: str, ids: frozenset[UUID]) -> None:
+            name = cols.get(kind)
+            if name and ids:
+                terms.append(getattr(cls, name).in_(sorted(ids)))
+
+        add("partner", scope.partner_ids)
+        add("tenant", scope.tenant_ids)
+        # The tenant row itself stays visible to region- and store-level grants.
+        add("visible_tenant", scope.visible_tenant_ids)
+        add("region", scope.region_ids)
+        add("store", scope.store_ids)
+        return or_(*terms) if terms else false()

@@ -1,0 +1,10 @@
+"""Imports every model module so metadata and scoping see all tables."""
+
+from __future__ import annotations
+
+
+def import_all() -> None:
+    import control_plane.api.models
+    import control_plane.audit.models
+    import control_plane.identity.models
+    import control_plane.tenancy.models  # noqa: F401

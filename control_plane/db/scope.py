@@ -1,0 +1,55 @@
+"""The data scope a session reads and writes under: platform-wide or a set of tree nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What rows a session may see.
+
+    ``tenant_ids`` are tenants visible in full; ``partial_tenant_ids`` are tenants the
+    principal reaches only through a region or store grant (the tenant row is visible,
+    its regions and stores only as far as ``region_ids``/``store_ids`` go).
+    """
+
+    platform: bool = False
+    partner_ids: frozenset[UUID] = field(default_factory=frozenset)
+    tenant_ids: frozenset[UUID] = field(default_factory=frozenset)
+    partial_tenant_ids: frozenset[UUID] = field(default_factory=frozenset)
+    region_ids: frozenset[UUID] = field(default_factory=frozenset)
+    store_ids: frozenset[UUID] = field(default_factory=frozenset)
+
+    @classmethod
+    def system(cls) -> Scope:
+        """Unrestricted: for migrations, the CLI's platform actor and auth lookups."""
+        return cls(platform=True)
+
+    @classmethod
+    def nothing(cls) -> Scope:
+        return cls()
+
+    @property
+    def visible_tenant_ids(self) -> frozenset[UUID]:
+        return self.tenant_ids | self.partial_tenant_ids
+
+    def covers(
+        self,
+        *,
+        partner_id: UUID | None = None,
+        tenant_id: UUID | None = None,
+        region_id: UUID | None = None,
+        store_id: UUID | None = None,
+    ) -> bool:
+        """Whether a node (given by its ancestry) lies inside this scope."""
+        if self.platform:
+            return True
+        if partner_id is not None and partner_id in self.partner_ids:
+            return True
+        if tenant_id is not None and tenant_id in self.tenant_ids:
+            return True
+        if region_id is not None and region_id in self.region_ids:
+            return True
+        return store_id is not None and store_id in self.store_ids

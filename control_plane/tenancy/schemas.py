@@ -1,0 +1,159 @@
+"""Wire schemas for partners, tenants, regions and stores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+import msgspec
+
+from control_plane.tenancy.models import IsolationTier, PartnerKind, PartnerStatus, TenantStatus
+
+Slug = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+        description="lowercase letters, digits and inner hyphens, 1-63 characters",
+    ),
+]
+Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Europe/Paris"])]
+HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+IsoDate = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+OpeningHours = dict[str, list[tuple[HHMM, HHMM]]]
+
+
+class Input(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Request bodies refuse fields they do not know."""
+
+
+class SlaCalendar(Input):
+    timezone: TimeZone | None = None
+    opening_hours: OpeningHours | None = None
+    holidays: list[IsoDate] | None = None
+
+
+class PolicySettings(Input):
+    """Settings inherited down the tree: partner defaults, tenant overrides."""
+
+    allowed_templates: list[str] | None = None
+    quotas: dict[str, Annotated[int, msgspec.Meta(ge=0)]] | None = None
+    branding: dict[str, Any] | None = None
+    sla_calendar: SlaCalendar | None = None
+
+
+class PartnerCreate(Input):
+    slug: Slug
+    name: Name
+    kind: PartnerKind
+    settings: PolicySettings = msgspec.field(default_factory=PolicySettings)
+
+
+class PartnerUpdate(Input):
+    name: Name | None = None
+    status: PartnerStatus | None = None
+    settings: PolicySettings | None = None
+
+
+class Partner(msgspec.Struct):
+    id: UUID
+    slug: str
+    name: str
+    kind: str
+    status: str
+    settings: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TenantCreate(Input):
+    slug: Slug
+    name: Name
+    timezone: TimeZone
+    isolation_tier: IsolationTier = IsolationTier.SHARED_CLUSTER
+    settings: PolicySettings = msgspec.field(default_factory=PolicySettings)
+
+
+class TenantUpdate(Input):
+    name: Name | None = None
+    timezone: TimeZone | None = None
+    isolation_tier: IsolationTier | None = None
+    settings: PolicySettings | None = None
+
+
+class Tenant(msgspec.Struct):
+    id: UUID
+    partner_id: UUID
+    slug: str
+    name: str
+    status: TenantStatus
+    timezone: str
+    isolation_tier: str
+    settings: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class TransitionReason(Input):
+    reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
+
+
+class EffectiveSettings(msgspec.Struct):
+    tenant_id: UUID
+    settings: dict[str, Any]
+    #: For each top-level key, where its value came from: platform, partner or tenant.
+    sources: dict[str, str]
+
+
+class RegionCreate(Input):
+    code: Code
+    name: Name
+
+
+class RegionUpdate(Input):
+    name: Name | None = None
+
+
+class Region(msgspec.Struct):
+    id: UUID
+    tenant_id: UUID
+    code: str
+    name: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class StoreCreate(Input):
+    code: Code
+    name: Name
+    timezone: TimeZone | None = None
+    region_id: UUID | None = None
+    opening_hours: OpeningHours = msgspec.field(default_factory=dict)
+    holidays: list[IsoDate] = msgspec.field(default_factory=list)
+
+
+class StoreUpdate(Input):
+    name: Name | None = None
+    timezone: TimeZone | None = None
+    region_id: UUID | None = None
+    opening_hours: OpeningHours | None = None
+    holidays: list[IsoDate] | None = None
+
+
+class Store(msgspec.Struct):
+    id: UUID
+    tenant_id: UUID
+    region_id: UUID | None
+    code: str
+    name: str
+    timezone: str
+    opening_hours: dict[str, list[list[str]]]
+    holidays: list[str]
+    version: int
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,1 @@
+"""Alembic environments: ``control_plane`` now, one for tenant runtimes later."""

@@ -1,0 +1,1 @@
+"""StoreOps tenant runtime: executes workflow templates for one retailer, in isolation."""
