@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -40,22 +37,30 @@ def create_app(settings: Settings | None = None) -> Litestar:
     keyring = KeyRing(db)
     tokens = TokenService(settings, keyring)
 
-    @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        app.state.redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        try:
-            yield
-        finally:
-            if app.state.redis is not None:
-                await app.state.redis.aclose()
-            await db.dispose()
+    # Redis connects lazily, on first use.
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
 
-    prometheus = PrometheusConfig(app_name="storeops_control_plane", group_path=True,
-                                  exclude=["/metrics"])
+    async def shutdown() -> None:
+        if redis is not None:
+            await redis.aclose()
+        await db.dispose()
+
+    prometheus = PrometheusConfig(
+        app_name="storeops_control_plane", group_path=True, exclude=["/metrics"]
+    )
     return Litestar(
         route_handlers=[
-            healthz, readyz, MetricsController, oauth_token, login, jwks, list_audit,
-            PartnerController, TenantController, UserController, ClientController,
+            healthz,
+            readyz,
+            MetricsController,
+            oauth_token,
+            login,
+            jwks,
+            list_audit,
+            PartnerController,
+            TenantController,
+            UserController,
+            ClientController,
         ],
         dependencies={"ctx": Provide(provide_ctx)},
         middleware=[
@@ -66,11 +71,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
-            title="StoreOps control plane", version="1.0.0", path="/schema",
+            title="StoreOps control plane",
+            version="1.0.0",
+            path="/schema",
             render_plugins=[ScalarRenderPlugin()],
         ),
         request_max_body_size=settings.max_body_bytes,
-        lifespan=[lifespan],
-        state=State({"settings": settings, "db": db, "tokens": tokens, "redis": None}),
+        on_shutdown=[shutdown],
+        state=State({"settings": settings, "db": db, "tokens": tokens, "redis": redis}),
         debug=False,
     )

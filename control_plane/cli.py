@@ -86,8 +86,12 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
     import uvicorn
 
     uvicorn.run(
-        "control_plane.app:create_app", factory=True, host=host or settings.host,
-        port=port or settings.port, workers=workers, log_level=settings.log_level.lower(),
+        "control_plane.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
     )
 
 
@@ -130,7 +134,9 @@ def partner() -> None:
 @partner.command("create")
 @click.option("--slug", required=True)
 @click.option("--name", required=True)
-@click.option("--kind", required=True, type=click.Choice(["msp", "erp_partner", "system_integrator"]))
+@click.option(
+    "--kind", required=True, type=click.Choice(["msp", "erp_partner", "system_integrator"])
+)
 @click.option("--settings", "settings_json", default="{}", help="inherited settings as JSON")
 @click.pass_obj
 @handle_errors
@@ -153,7 +159,11 @@ def partner_list(settings: Settings, limit: int) -> None:
     from control_plane.tenancy import service
 
     rows, _ = run(settings, lambda c: service.list_partners(c, limit=limit))
-    table("Partners", ["id", "slug", "name", "kind", "status"], [(p.id, p.slug, p.name, p.kind, p.status) for p in rows])
+    table(
+        "Partners",
+        ["id", "slug", "name", "kind", "status"],
+        [(p.id, p.slug, p.name, p.kind, p.status) for p in rows],
+    )
 
 
 @main.group()
@@ -205,16 +215,23 @@ async def _tenant_id(c: Ctx, ref: str) -> UUID:
 @click.option("--slug", required=True)
 @click.option("--name", required=True)
 @click.option("--timezone", required=True, help="IANA zone, e.g. Europe/Paris")
-@click.option("--isolation-tier", default="shared_cluster", show_default=True,
-              type=click.Choice(["shared_cluster", "dedicated_database", "dedicated_cluster"]))
+@click.option(
+    "--isolation-tier",
+    default="shared_cluster",
+    show_default=True,
+    type=click.Choice(["shared_cluster", "dedicated_database", "dedicated_cluster"]),
+)
 @click.pass_obj
 @handle_errors
-def tenant_onboard(settings: Settings, partner_ref: str, slug: str, name: str, timezone: str,
-                   isolation_tier: str) -> None:
+def tenant_onboard(
+    settings: Settings, partner_ref: str, slug: str, name: str, timezone: str, isolation_tier: str
+) -> None:
     from control_plane.tenancy import schemas, service
 
-    data = msgspec.convert({"slug": slug, "name": name, "timezone": timezone,
-                            "isolation_tier": isolation_tier}, schemas.TenantCreate)
+    data = msgspec.convert(
+        {"slug": slug, "name": name, "timezone": timezone, "isolation_tier": isolation_tier},
+        schemas.TenantCreate,
+    )
 
     async def go(c: Ctx) -> Any:
         return await service.onboard_tenant(c, await _partner_id(c, partner_ref), data)
@@ -233,7 +250,9 @@ def _lifecycle(action: str) -> None:
         from control_plane.tenancy import service
 
         async def go(c: Ctx) -> Any:
-            return await service.transition_tenant(c, await _tenant_id(c, tenant_ref), action, reason=reason)
+            return await service.transition_tenant(
+                c, await _tenant_id(c, tenant_ref), action, reason=reason
+            )
 
         t = run(settings, go)
         console.print(f"tenant [bold]{t.slug}[/bold] is now {t.status}")
@@ -249,7 +268,9 @@ for _action in ("activate", "suspend", "resume", "offboard"):
 @click.option("--limit", default=200, show_default=True)
 @click.pass_obj
 @handle_errors
-def tenant_list(settings: Settings, partner_ref: str | None, status: str | None, limit: int) -> None:
+def tenant_list(
+    settings: Settings, partner_ref: str | None, status: str | None, limit: int
+) -> None:
     from control_plane.tenancy import service
 
     async def go(c: Ctx) -> Any:
@@ -257,8 +278,11 @@ def tenant_list(settings: Settings, partner_ref: str | None, status: str | None,
         return await service.list_tenants(c, partner_id=pid, status=status, limit=limit)
 
     rows, _ = run(settings, go)
-    table("Tenants", ["id", "partner", "slug", "name", "status", "timezone"],
-          [(t.id, t.partner_id, t.slug, t.name, t.status, t.timezone) for t in rows])
+    table(
+        "Tenants",
+        ["id", "partner", "slug", "name", "status", "timezone"],
+        [(t.id, t.partner_id, t.slug, t.name, t.status, t.timezone) for t in rows],
+    )
 
 
 # --- identity ---------------------------------------------------------------------------
@@ -270,7 +294,9 @@ def _grant(role: str, node: str | None) -> dict[str, Any]:
     if node and node != "platform":
         kind, _, node_id = node.partition(":")
         if kind not in {"partner", "tenant", "region", "store"} or not node_id:
-            raise ValueError(f"--at {node!r}: use platform, partner:<id>, tenant:<id>, region:<id> or store:<id>")
+            raise ValueError(
+                f"--at {node!r}: use platform, partner:<id>, tenant:<id>, region:<id> or store:<id>"
+            )
         spec[f"{kind}_id"] = node_id
     return spec
 
@@ -291,15 +317,30 @@ def user() -> None:
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--role", required=True, help="e.g. partner_admin")
-@click.option("--at", "node", default="platform", show_default=True, help="platform | partner:<id> | tenant:<id> | ...")
+@click.option(
+    "--at",
+    "node",
+    default="platform",
+    show_default=True,
+    help="platform | partner:<id> | tenant:<id> | ...",
+)
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
 @click.pass_obj
 @handle_errors
-def user_create(settings: Settings, email: str, name: str, role: str, node: str, password_stdin: bool) -> None:
+def user_create(
+    settings: Settings, email: str, name: str, role: str, node: str, password_stdin: bool
+) -> None:
     from control_plane.identity import schemas, service
 
-    data = msgspec.convert({"email": email, "name": name, "password": _read_password(password_stdin),
-                            "grants": [_grant(role, node)]}, schemas.UserCreate)
+    data = msgspec.convert(
+        {
+            "email": email,
+            "name": name,
+            "password": _read_password(password_stdin),
+            "grants": [_grant(role, node)],
+        },
+        schemas.UserCreate,
+    )
     u, _ = run(settings, lambda c: service.create_user(c, data))
     console.print(f"created user [bold]{u.email}[/bold] {u.id}")
 
@@ -321,8 +362,10 @@ def client_create(settings: Settings, name: str, role: str, node: str) -> None:
 
     data = msgspec.convert({"name": name, "grants": [_grant(role, node)]}, schemas.ClientCreate)
     c, _, secret = run(settings, lambda x: service.create_client(x, data))
-    console.print(f"client_id     {c.client_id}\nclient_secret {secret}\n"
-                  "[yellow]store the secret now: it is not shown again[/yellow]")
+    console.print(
+        f"client_id     {c.client_id}\nclient_secret {secret}\n"
+        "[yellow]store the secret now: it is not shown again[/yellow]"
+    )
 
 
 @main.group()
@@ -364,8 +407,14 @@ def keys_list(settings: Settings) -> None:
     from control_plane.identity.admin import list_keys
 
     rows = run(settings, list_keys)
-    table("Signing keys", ["kid", "algorithm", "status", "created", "retires"],
-          [(k.kid, k.algorithm, k.status, f"{k.created_at:%Y-%m-%d %H:%M}", k.retires_at) for k in rows])
+    table(
+        "Signing keys",
+        ["kid", "algorithm", "status", "created", "retires"],
+        [
+            (k.kid, k.algorithm, k.status, f"{k.created_at:%Y-%m-%d %H:%M}", k.retires_at)
+            for k in rows
+        ],
+    )
 
 
 # --- audit ------------------------------------------------------------------------------
@@ -421,14 +470,23 @@ def demo(settings: Settings, reset: bool, serve_after: bool) -> None:
     console.print(f"  health              {base}/healthz   {base}/readyz   {base}/metrics")
     console.print(f"  JWKS                {base}/.well-known/jwks.json")
     if result.created:
-        table(f"Demo logins (password: {DEMO_PASSWORD})", ["email", "role", "where"],
-              [(x.email, x.role, x.where) for x in result.logins])
-        console.print(f"API client (partner_admin at northwind): {result.client_id} / {result.client_secret}")
+        table(
+            f"Demo logins (password: {DEMO_PASSWORD})",
+            ["email", "role", "where"],
+            [(x.email, x.role, x.where) for x in result.logins],
+        )
+        console.print(
+            f"API client (partner_admin at northwind): {result.client_id} / {result.client_secret}"
+        )
     else:
-        console.print(f"demo data already present (logins use password {DEMO_PASSWORD}); --reset starts over")
+        console.print(
+            f"demo data already present (logins use password {DEMO_PASSWORD}); --reset starts over"
+        )
     if serve_after:
         import uvicorn
 
         from control_plane.app import create_app
 
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(
+            create_app(settings), host=settings.host, port=settings.port, log_level="warning"
+        )

@@ -48,9 +48,7 @@ class Settings:
             url = f"sqlite+aiosqlite:///{self.home / 'control_plane.db'}"
             object.__setattr__(self, "database_url", url)
         if self.jwt_algorithm not in {"EdDSA", "RS256"}:
-            raise ValueError(
-                f"STOREOPS_JWT_ALGORITHM={self.jwt_algorithm!r}: use EdDSA or RS256"
-            )
+            raise ValueError(f"STOREOPS_JWT_ALGORITHM={self.jwt_algorithm!r}: use EdDSA or RS256")
 
     @property
     def issuer(self) -> str:
@@ -96,9 +94,7 @@ def _coerce(name: str, kind: Any, raw: str) -> Any:
         if kind == "Path":
             return Path(raw)
     except ValueError:
-        raise ValueError(
-            f"{_PREFIX}{name.upper()}={raw!r} is not a valid {kind}"
-        ) from None
+        raise ValueError(f"{_PREFIX}{name.upper()}={raw!r} is not a valid {kind}") from None
     return raw
 
 

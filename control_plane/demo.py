@@ -22,22 +22,43 @@ RETAIL_HOURS = {**WEEKDAYS, "sat": [("09:00", "20:00")], "sun": [("10:00", "17:0
 
 PARTNERS: list[dict[str, Any]] = [
     {
-        "slug": "northwind", "name": "Northwind Managed Services", "kind": "msp",
-        "settings": {"quotas": {"runs_per_day": 50_000}, "branding": {"product_name": "Northwind StoreOps"}},
+        "slug": "northwind",
+        "name": "Northwind Managed Services",
+        "kind": "msp",
+        "settings": {
+            "quotas": {"runs_per_day": 50_000},
+            "branding": {"product_name": "Northwind StoreOps"},
+        },
         "tenants": [
-            {"slug": "freshmart", "name": "FreshMart Groceries", "timezone": "Europe/London",
-             "regions": {"north": ["FM-LEEDS-01", "FM-YORK-02"], "south": ["FM-BRIGHTON-03"]}},
-            {"slug": "urbanthreads", "name": "Urban Threads", "timezone": "Europe/Paris",
-             "regions": {"idf": ["UT-PARIS-01", "UT-PARIS-02"], "sud": ["UT-LYON-03"]}},
+            {
+                "slug": "freshmart",
+                "name": "FreshMart Groceries",
+                "timezone": "Europe/London",
+                "regions": {"north": ["FM-LEEDS-01", "FM-YORK-02"], "south": ["FM-BRIGHTON-03"]},
+            },
+            {
+                "slug": "urbanthreads",
+                "name": "Urban Threads",
+                "timezone": "Europe/Paris",
+                "regions": {"idf": ["UT-PARIS-01", "UT-PARIS-02"], "sud": ["UT-LYON-03"]},
+            },
         ],
     },
     {
-        "slug": "bluepeak", "name": "Bluepeak Retail Cloud", "kind": "msp",
-        "settings": {"allowed_templates": ["stock-transfer", "maintenance-incident"],
-                     "branding": {"product_name": "Bluepeak Ops"}},
+        "slug": "bluepeak",
+        "name": "Bluepeak Retail Cloud",
+        "kind": "msp",
+        "settings": {
+            "allowed_templates": ["stock-transfer", "maintenance-incident"],
+            "branding": {"product_name": "Bluepeak Ops"},
+        },
         "tenants": [
-            {"slug": "harborhardware", "name": "Harbor Hardware", "timezone": "America/New_York",
-             "regions": {"northeast": ["HH-BOS-01", "HH-NYC-02"], "midwest": ["HH-CHI-03"]}},
+            {
+                "slug": "harborhardware",
+                "name": "Harbor Hardware",
+                "timezone": "America/New_York",
+                "regions": {"northeast": ["HH-BOS-01", "HH-NYC-02"], "midwest": ["HH-CHI-03"]},
+            },
         ],
     },
 ]
@@ -65,44 +86,91 @@ async def seed(ctx: Ctx) -> DemoResult:
     result = DemoResult(created=True)
 
     async def user(email: str, name: str, grant: ids.GrantSpec, where: str) -> None:
-        await identity.create_user(ctx, ids.UserCreate(email=email, name=name, password=DEMO_PASSWORD, grants=[grant]))
+        await identity.create_user(
+            ctx, ids.UserCreate(email=email, name=name, password=DEMO_PASSWORD, grants=[grant])
+        )
         result.logins.append(DemoLogin(email, grant.role.value, where))
 
-    await user("admin@storeops.local", "Platform Admin", ids.GrantSpec(role=Role.PLATFORM_ADMIN), "platform")
-    await user("noc@storeops.local", "NOC Operator", ids.GrantSpec(role=Role.NOC_OPERATOR), "platform")
+    await user(
+        "admin@storeops.local",
+        "Platform Admin",
+        ids.GrantSpec(role=Role.PLATFORM_ADMIN),
+        "platform",
+    )
+    await user(
+        "noc@storeops.local", "NOC Operator", ids.GrantSpec(role=Role.NOC_OPERATOR), "platform"
+    )
     for spec in PARTNERS:
-        partner = await tenancy.create_partner(ctx, ts.PartnerCreate(
-            slug=spec["slug"], name=spec["name"], kind=spec["kind"],
-            settings=ts.PolicySettings(**spec["settings"]),
-        ))
-        await user(f"admin@{partner.slug}.example", f"{partner.name} admin",
-                   ids.GrantSpec(role=Role.PARTNER_ADMIN, partner_id=partner.id), partner.slug)
+        partner = await tenancy.create_partner(
+            ctx,
+            ts.PartnerCreate(
+                slug=spec["slug"],
+                name=spec["name"],
+                kind=spec["kind"],
+                settings=ts.PolicySettings(**spec["settings"]),
+            ),
+        )
+        await user(
+            f"admin@{partner.slug}.example",
+            f"{partner.name} admin",
+            ids.GrantSpec(role=Role.PARTNER_ADMIN, partner_id=partner.id),
+            partner.slug,
+        )
         for t in spec["tenants"]:
-            tenant = await tenancy.onboard_tenant(ctx, partner.id, ts.TenantCreate(
-                slug=t["slug"], name=t["name"], timezone=t["timezone"],
-            ))
+            tenant = await tenancy.onboard_tenant(
+                ctx,
+                partner.id,
+                ts.TenantCreate(
+                    slug=t["slug"],
+                    name=t["name"],
+                    timezone=t["timezone"],
+                ),
+            )
             await tenancy.transition_tenant(ctx, tenant.id, "activate", reason="demo")
-            await user(f"admin@{tenant.slug}.example", f"{tenant.name} admin",
-                       ids.GrantSpec(role=Role.RETAILER_ADMIN, tenant_id=tenant.id), tenant.slug)
+            await user(
+                f"admin@{tenant.slug}.example",
+                f"{tenant.name} admin",
+                ids.GrantSpec(role=Role.RETAILER_ADMIN, tenant_id=tenant.id),
+                tenant.slug,
+            )
             for code, store_codes in t["regions"].items():
-                region = await tenancy.create_region(ctx, tenant.id, ts.RegionCreate(code=code, name=code.title()))
+                region = await tenancy.create_region(
+                    ctx, tenant.id, ts.RegionCreate(code=code, name=code.title())
+                )
                 stores = [
-                    await tenancy.create_store(ctx, tenant.id, ts.StoreCreate(
-                        code=store_code, name=store_code.replace("-", " ").title(), region_id=region.id,
-                        opening_hours=RETAIL_HOURS, holidays=["2026-12-25", "2027-01-01"],
-                    ))
+                    await tenancy.create_store(
+                        ctx,
+                        tenant.id,
+                        ts.StoreCreate(
+                            code=store_code,
+                            name=store_code.replace("-", " ").title(),
+                            region_id=region.id,
+                            opening_hours=RETAIL_HOURS,
+                            holidays=["2026-12-25", "2027-01-01"],
+                        ),
+                    )
                     for store_code in store_codes
                 ]
                 if tenant.slug == "freshmart" and code == "north":
-                    await user("north@freshmart.example", "North region manager",
-                               ids.GrantSpec(role=Role.REGIONAL_MANAGER, region_id=region.id),
-                               f"{tenant.slug}/{code}")
-                    await user("leeds@freshmart.example", "Leeds store manager",
-                               ids.GrantSpec(role=Role.STORE_MANAGER, store_id=stores[0].id),
-                               f"{tenant.slug}/{stores[0].code}")
+                    await user(
+                        "north@freshmart.example",
+                        "North region manager",
+                        ids.GrantSpec(role=Role.REGIONAL_MANAGER, region_id=region.id),
+                        f"{tenant.slug}/{code}",
+                    )
+                    await user(
+                        "leeds@freshmart.example",
+                        "Leeds store manager",
+                        ids.GrantSpec(role=Role.STORE_MANAGER, store_id=stores[0].id),
+                        f"{tenant.slug}/{stores[0].code}",
+                    )
         if partner.slug == "northwind":
-            client, _, secret = await identity.create_client(ctx, ids.ClientCreate(
-                name="Northwind automation", grants=[ids.GrantSpec(role=Role.PARTNER_ADMIN, partner_id=partner.id)],
-            ))
+            client, _, secret = await identity.create_client(
+                ctx,
+                ids.ClientCreate(
+                    name="Northwind automation",
+                    grants=[ids.GrantSpec(role=Role.PARTNER_ADMIN, partner_id=partner.id)],
+                ),
+            )
             result.client_id, result.client_secret = client.client_id, secret
     return result

@@ -136,7 +136,9 @@ def _handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Respons
     elif isinstance(exc, PermissionDeniedException):
         mapped = Forbidden(exc.detail or "your roles do not allow this action")
     elif isinstance(exc, NotFoundException):
-        mapped = NotFound(exc.detail if exc.detail != "Not Found" else f"no route {request.url.path}")
+        mapped = NotFound(
+            exc.detail if exc.detail != "Not Found" else f"no route {request.url.path}"
+        )
     elif isinstance(exc, MethodNotAllowedException):
         mapped = StoreOpsError(exc.detail)
         mapped.status, mapped.type_, mapped.title = 405, "method-not-allowed", "Method not allowed"

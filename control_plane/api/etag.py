@@ -27,4 +27,6 @@ def is_stale(exc: BaseException) -> bool:
 
 
 def stale_write(_: Any = None) -> PreconditionFailed:
-    return PreconditionFailed("the resource was changed by another request; fetch it again and retry")
+    return PreconditionFailed(
+        "the resource was changed by another request; fetch it again and retry"
+    )

@@ -128,8 +128,11 @@ class IdempotencyMiddleware:
                 )
                 session.add(
                     IdempotencyRecord(
-                        principal=principal, key=key, method=scope["method"],
-                        path=scope["path"], request_hash=digest,
+                        principal=principal,
+                        key=key,
+                        method=scope["method"],
+                        path=scope["path"],
+                        request_hash=digest,
                     )
                 )
             return None
@@ -184,7 +187,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 async def _replay(send: Send, record: IdempotencyRecord) -> None:
     headers = [(k.encode(), v.encode()) for k, v in (record.headers or {}).items()]
     headers.append((b"idempotent-replayed", b"true"))
-    await send({"type": "http.response.start", "status": record.status_code or 200, "headers": headers})
+    await send(
+        {"type": "http.response.start", "status": record.status_code or 200, "headers": headers}
+    )
     await send({"type": "http.response.body", "body": record.body or b""})
 
 

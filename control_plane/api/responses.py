@@ -27,7 +27,9 @@ def one(obj: Any, schema: type[T], status_code: int = 200, **extra: Any) -> Resp
 
 
 def page(
-    rows: Sequence[Any], next_cursor: str | None, schema: type[T],
+    rows: Sequence[Any],
+    next_cursor: str | None,
+    schema: type[T],
     convert: Callable[[Any], T] | None = None,
 ) -> Page[T]:
     make = convert or (lambda r: to_schema(r, schema))

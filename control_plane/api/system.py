@@ -23,7 +23,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     try:
         await asyncio.wait_for(db.ping(), timeout=2)
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+    except Exception as exc:
         checks["database"] = f"failed: {type(exc).__name__}"
     redis = request.app.state.redis
     if redis is None:
@@ -32,8 +32,10 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         try:
             await asyncio.wait_for(redis.ping(), timeout=2)
             checks["redis"] = "ok"
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             checks["redis"] = f"failed: {type(exc).__name__}"
     ready = all(v == "ok" or v.startswith("embedded") for v in checks.values())
-    return Response({"status": "ready" if ready else "not ready", "checks": checks},
-                    status_code=200 if ready else 503)
+    return Response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )

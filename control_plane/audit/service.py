@@ -149,13 +149,21 @@ async def verify_chain(session: AsyncSession) -> tuple[int, list[ChainProblem]]:
         count += 1
         if entry.seq != count:
             problems.append(
-                ChainProblem(count, entry.seq, f"expected seq {count}: an entry was deleted or moved")
+                ChainProblem(
+                    count, entry.seq, f"expected seq {count}: an entry was deleted or moved"
+                )
             )
         if entry.prev_hash != prev:
             problems.append(
-                ChainProblem(count, entry.seq, "does not link to the entry before it: deleted, inserted or reordered")
+                ChainProblem(
+                    count,
+                    entry.seq,
+                    "does not link to the entry before it: deleted, inserted or reordered",
+                )
             )
         if entry_hash(entry.prev_hash, entry) != entry.hash:
-            problems.append(ChainProblem(count, entry.seq, "content does not match its hash: edited"))
+            problems.append(
+                ChainProblem(count, entry.seq, "content does not match its hash: edited")
+            )
         prev = entry.hash
     return count, problems

@@ -16,7 +16,12 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_loader_criteria
 from sqlalchemy.pool import NullPool
 
@@ -103,7 +108,9 @@ def make_engine(url: str, settings: Settings, *, pooled: bool = True) -> AsyncEn
 
         return engine
     if pooled:
-        kwargs.update(pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=False)
+        kwargs.update(
+            pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=False
+        )
     else:
         kwargs["poolclass"] = NullPool
     return create_async_engine(url, **kwargs)

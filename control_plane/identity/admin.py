@@ -11,11 +11,21 @@ from control_plane.identity.keys import retire_key, rotate_signing_key
 from control_plane.identity.models import SigningKey
 
 
-async def rotate(ctx: Ctx, settings: Settings, algorithm: str | None = None) -> tuple[SigningKey, list[SigningKey]]:
+async def rotate(
+    ctx: Ctx, settings: Settings, algorithm: str | None = None
+) -> tuple[SigningKey, list[SigningKey]]:
     key, previous = await rotate_signing_key(ctx.session, settings, algorithm=algorithm)
-    await record(ctx, "keys.rotate", target_type="signing_key", target_id=key.kid,
-                 after={"kid": key.kid, "algorithm": key.algorithm,
-                        "verifying": [{"kid": k.kid, "retires_at": str(k.retires_at)} for k in previous]})
+    await record(
+        ctx,
+        "keys.rotate",
+        target_type="signing_key",
+        target_id=key.kid,
+        after={
+            "kid": key.kid,
+            "algorithm": key.algorithm,
+            "verifying": [{"kid": k.kid, "retires_at": str(k.retires_at)} for k in previous],
+        },
+    )
     return key, previous
 
 
@@ -36,4 +46,6 @@ async def ensure_signing_key(ctx: Ctx, settings: Settings) -> SigningKey | None:
 
 
 async def list_keys(ctx: Ctx) -> list[SigningKey]:
-    return list((await ctx.session.scalars(select(SigningKey).order_by(SigningKey.created_at))).all())
+    return list(
+        (await ctx.session.scalars(select(SigningKey).order_by(SigningKey.created_at))).all()
+    )

@@ -63,9 +63,7 @@ async def rotate_signing_key(
         kid=kid,
         algorithm=alg,
         private_jwk=json.dumps(jwk.as_dict(private=True)),
-        public_jwk=json.dumps(
-            {**jwk.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}
-        ),
+        public_jwk=json.dumps({**jwk.as_dict(private=False), "kid": kid, "alg": alg, "use": "sig"}),
         status="signing",
     )
     session.add(record)
@@ -137,7 +135,9 @@ class KeyRing:
         keys = await self._fresh()
         signers = [k for k in keys.values() if k.signing]
         if not signers:
-            raise RuntimeError("no signing key: run `storeops db upgrade` then `storeops keys rotate`")
+            raise RuntimeError(
+                "no signing key: run `storeops db upgrade` then `storeops keys rotate`"
+            )
         return max(signers, key=lambda k: k.kid)
 
     async def verification_key(self, kid: str, now: datetime) -> LoadedKey | None:

@@ -54,7 +54,9 @@ class RoleGrant(Entity, Scoped, Base):
         "store": "store_id",
     }
 
-    user_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
     client_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("api_clients.id", ondelete="CASCADE"), index=True
     )

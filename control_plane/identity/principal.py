@@ -73,7 +73,9 @@ class Principal:
 
     @classmethod
     def system(cls, name: str = "storeops-cli") -> Principal:
-        return cls(subject=f"system:{name}", kind="system", name=name, grants=(Grant(Role.PLATFORM_ADMIN),))
+        return cls(
+            subject=f"system:{name}", kind="system", name=name, grants=(Grant(Role.PLATFORM_ADMIN),)
+        )
 
     def has(self, permission: str) -> bool:
         return any(role_allows(g.role, permission) for g in self.grants)

@@ -12,7 +12,10 @@ from control_plane.identity.roles import Role
 from control_plane.tenancy.schemas import Input, Name
 
 Email = Annotated[
-    str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["ops@example.com"])
+    str,
+    msgspec.Meta(
+        pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254, examples=["ops@example.com"]
+    ),
 ]
 Password = Annotated[str, msgspec.Meta(min_length=12, max_length=256)]
 

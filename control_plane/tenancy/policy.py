@@ -56,7 +56,9 @@ def settings_to_dict(settings: msgspec.Struct) -> dict[str, Any]:
     if isinstance(calendar, dict):
         if calendar.get("timezone"):
             check_timezone(calendar["timezone"], "settings.sla_calendar.timezone")
-        check_opening_hours(calendar.get("opening_hours") or {}, "settings.sla_calendar.opening_hours")
+        check_opening_hours(
+            calendar.get("opening_hours") or {}, "settings.sla_calendar.opening_hours"
+        )
         check_holidays(calendar.get("holidays") or [], "settings.sla_calendar.holidays")
     return data
 
@@ -76,7 +78,9 @@ def check_opening_hours(hours: dict[str, Any], field: str = "opening_hours") -> 
     """Days are mon..sun; each holds ordered, non-overlapping [open, close) intervals."""
     for day, intervals in hours.items():
         if day not in DAYS:
-            raise InvalidInput(f"{field}: unknown day {day!r}; use one of {', '.join(DAYS)}", field=field)
+            raise InvalidInput(
+                f"{field}: unknown day {day!r}; use one of {', '.join(DAYS)}", field=field
+            )
         previous_close = ""
         for opens, closes in intervals:
             if opens >= closes:
@@ -97,5 +101,7 @@ def check_holidays(holidays: list[str], field: str = "holidays") -> list[str]:
         try:
             date.fromisoformat(value)
         except ValueError:
-            raise InvalidInput(f"{field}: {value!r} is not a calendar date (YYYY-MM-DD)", field=field) from None
+            raise InvalidInput(
+                f"{field}: {value!r} is not a calendar date (YYYY-MM-DD)", field=field
+            ) from None
     return sorted(set(holidays))

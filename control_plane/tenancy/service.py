@@ -76,8 +76,14 @@ async def create_partner(ctx: Ctx, data: schemas.PartnerCreate) -> Partner:
     )
     ctx.session.add(partner)
     await _flush_unique(ctx, f"a partner with slug {data.slug!r} already exists")
-    await record(ctx, "partner.create", target_type="partner", target_id=partner.id,
-                 partner_id=partner.id, after=snapshot(partner))
+    await record(
+        ctx,
+        "partner.create",
+        target_type="partner",
+        target_id=partner.id,
+        partner_id=partner.id,
+        after=snapshot(partner),
+    )
     return partner
 
 
@@ -86,8 +92,12 @@ async def get_partner(ctx: Ctx, partner_id: UUID) -> Partner:
 
 
 async def list_partners(
-    ctx: Ctx, *, kind: str | None = None, status: str | None = None,
-    limit: int = 50, cursor: str | None = None,
+    ctx: Ctx,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> tuple[Sequence[Partner], str | None]:
     stmt: Select[Any] = select(Partner)
     if kind:
@@ -111,8 +121,15 @@ async def update_partner(
         changes["settings"] = settings_to_dict(data.settings)
     _apply(partner, changes)
     await ctx.session.flush()
-    await record(ctx, "partner.update", target_type="partner", target_id=partner.id,
-                 partner_id=partner.id, before=before, after=snapshot(partner))
+    await record(
+        ctx,
+        "partner.update",
+        target_type="partner",
+        target_id=partner.id,
+        partner_id=partner.id,
+        before=before,
+        after=snapshot(partner),
+    )
     return partner
 
 
@@ -123,7 +140,9 @@ async def onboard_tenant(ctx: Ctx, partner_id: UUID, data: schemas.TenantCreate)
     partner = await get_partner(ctx, partner_id)
     ctx.principal.require("tenants:lifecycle", partner_id=partner.id)
     if partner.status != "active":
-        raise IllegalTransition(f"partner {partner.slug} is {partner.status}; it cannot onboard retailers")
+        raise IllegalTransition(
+            f"partner {partner.slug} is {partner.status}; it cannot onboard retailers"
+        )
     tenant = Tenant(
         partner_id=partner.id,
         slug=data.slug,
@@ -135,8 +154,15 @@ async def onboard_tenant(ctx: Ctx, partner_id: UUID, data: schemas.TenantCreate)
     )
     ctx.session.add(tenant)
     await _flush_unique(ctx, f"partner {partner.slug} already has a tenant with slug {data.slug!r}")
-    await record(ctx, "tenant.onboard", target_type="tenant", target_id=tenant.id,
-                 partner_id=partner.id, tenant_id=tenant.id, after=snapshot(tenant))
+    await record(
+        ctx,
+        "tenant.onboard",
+        target_type="tenant",
+        target_id=tenant.id,
+        partner_id=partner.id,
+        tenant_id=tenant.id,
+        after=snapshot(tenant),
+    )
     return tenant
 
 
@@ -145,8 +171,12 @@ async def get_tenant(ctx: Ctx, tenant_id: UUID) -> Tenant:
 
 
 async def list_tenants(
-    ctx: Ctx, *, partner_id: UUID | None = None, status: str | None = None,
-    limit: int = 50, cursor: str | None = None,
+    ctx: Ctx,
+    *,
+    partner_id: UUID | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> tuple[Sequence[Tenant], str | None]:
     stmt: Select[Any] = select(Tenant)
     if partner_id is not None:
@@ -177,16 +207,31 @@ async def update_tenant(
         changes["settings"] = settings_to_dict(data.settings)
     _apply(tenant, changes)
     await ctx.session.flush()
-    await record(ctx, "tenant.update", target_type="tenant", target_id=tenant.id,
-                 partner_id=tenant.partner_id, tenant_id=tenant.id, before=before, after=snapshot(tenant))
+    await record(
+        ctx,
+        "tenant.update",
+        target_type="tenant",
+        target_id=tenant.id,
+        partner_id=tenant.partner_id,
+        tenant_id=tenant.id,
+        before=before,
+        after=snapshot(tenant),
+    )
     return tenant
 
 
 async def transition_tenant(
-    ctx: Ctx, tenant_id: UUID, action: str, *, reason: str | None = None, if_match: str | None = None
+    ctx: Ctx,
+    tenant_id: UUID,
+    action: str,
+    *,
+    reason: str | None = None,
+    if_match: str | None = None,
 ) -> Tenant:
     if action not in TRANSITIONS:
-        raise InvalidInput(f"unknown lifecycle action {action!r}; use one of {', '.join(TRANSITIONS)}")
+        raise InvalidInput(
+            f"unknown lifecycle action {action!r}; use one of {', '.join(TRANSITIONS)}"
+        )
     tenant = await get_tenant(ctx, tenant_id)
     ctx.principal.require("tenants:lifecycle", partner_id=tenant.partner_id, tenant_id=tenant.id)
     check_if_match(tenant, if_match)
@@ -201,9 +246,16 @@ async def transition_tenant(
     before = {"status": tenant.status}
     tenant.status = target
     await ctx.session.flush()
-    await record(ctx, f"tenant.{action}", target_type="tenant", target_id=tenant.id,
-                 partner_id=tenant.partner_id, tenant_id=tenant.id, before=before,
-                 after={"status": target.value, "reason": reason})
+    await record(
+        ctx,
+        f"tenant.{action}",
+        target_type="tenant",
+        target_id=tenant.id,
+        partner_id=tenant.partner_id,
+        tenant_id=tenant.id,
+        before=before,
+        after={"status": target.value, "reason": reason},
+    )
     return tenant
 
 
@@ -224,11 +276,20 @@ async def create_region(ctx: Ctx, tenant_id: UUID, data: schemas.RegionCreate) -
     tenant = await get_tenant(ctx, tenant_id)
     ctx.principal.require("tenants:write", partner_id=tenant.partner_id, tenant_id=tenant.id)
     _writable(tenant)
-    region = Region(partner_id=tenant.partner_id, tenant_id=tenant.id, code=data.code, name=data.name)
+    region = Region(
+        partner_id=tenant.partner_id, tenant_id=tenant.id, code=data.code, name=data.name
+    )
     ctx.session.add(region)
     await _flush_unique(ctx, f"tenant {tenant.slug} already has a region with code {data.code!r}")
-    await record(ctx, "region.create", target_type="region", target_id=region.id,
-                 partner_id=tenant.partner_id, tenant_id=tenant.id, after=snapshot(region))
+    await record(
+        ctx,
+        "region.create",
+        target_type="region",
+        target_id=region.id,
+        partner_id=tenant.partner_id,
+        tenant_id=tenant.id,
+        after=snapshot(region),
+    )
     return region
 
 
@@ -256,9 +317,16 @@ async def update_region(
     before = snapshot(region)
     _apply(region, _changes(data))
     await ctx.session.flush()
-    await record(ctx, "region.update", target_type="region", target_id=region.id,
-                 partner_id=region.partner_id, tenant_id=region.tenant_id, before=before,
-                 after=snapshot(region))
+    await record(
+        ctx,
+        "region.update",
+        target_type="region",
+        target_id=region.id,
+        partner_id=region.partner_id,
+        tenant_id=region.tenant_id,
+        before=before,
+        after=snapshot(region),
+    )
     return region
 
 
@@ -282,14 +350,22 @@ async def create_store(ctx: Ctx, tenant_id: UUID, data: schemas.StoreCreate) -> 
     fields = _store_fields(data)
     if data.region_id is not None:
         await get_region(ctx, tenant.id, data.region_id)
-    ctx.principal.require("stores:write", partner_id=tenant.partner_id, tenant_id=tenant.id,
-                          region_id=data.region_id)
+    ctx.principal.require(
+        "stores:write", partner_id=tenant.partner_id, tenant_id=tenant.id, region_id=data.region_id
+    )
     fields.setdefault("timezone", tenant.timezone)
     store = Store(partner_id=tenant.partner_id, tenant_id=tenant.id, **fields)
     ctx.session.add(store)
     await _flush_unique(ctx, f"tenant {tenant.slug} already has a store with code {data.code!r}")
-    await record(ctx, "store.create", target_type="store", target_id=store.id,
-                 partner_id=tenant.partner_id, tenant_id=tenant.id, after=snapshot(store))
+    await record(
+        ctx,
+        "store.create",
+        target_type="store",
+        target_id=store.id,
+        partner_id=tenant.partner_id,
+        tenant_id=tenant.id,
+        after=snapshot(store),
+    )
     return store
 
 
@@ -301,8 +377,12 @@ async def get_store(ctx: Ctx, tenant_id: UUID, store_id: UUID) -> Store:
 
 
 async def list_stores(
-    ctx: Ctx, tenant_id: UUID, *, region_id: UUID | None = None,
-    limit: int = 50, cursor: str | None = None,
+    ctx: Ctx,
+    tenant_id: UUID,
+    *,
+    region_id: UUID | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> tuple[Sequence[Store], str | None]:
     await get_tenant(ctx, tenant_id)
     stmt: Select[Any] = select(Store).where(Store.tenant_id == tenant_id)
@@ -315,8 +395,13 @@ async def update_store(
     ctx: Ctx, tenant_id: UUID, store_id: UUID, data: schemas.StoreUpdate, if_match: str | None
 ) -> Store:
     store = await get_store(ctx, tenant_id, store_id)
-    ctx.principal.require("stores:write", partner_id=store.partner_id, tenant_id=store.tenant_id,
-                          region_id=store.region_id, store_id=store.id)
+    ctx.principal.require(
+        "stores:write",
+        partner_id=store.partner_id,
+        tenant_id=store.tenant_id,
+        region_id=store.region_id,
+        store_id=store.id,
+    )
     check_if_match(store, if_match)
     fields = _store_fields(data)
     if data.region_id is not None:
@@ -324,7 +409,14 @@ async def update_store(
     before = snapshot(store)
     _apply(store, fields)
     await ctx.session.flush()
-    await record(ctx, "store.update", target_type="store", target_id=store.id,
-                 partner_id=store.partner_id, tenant_id=store.tenant_id, before=before,
-                 after=snapshot(store))
+    await record(
+        ctx,
+        "store.update",
+        target_type="store",
+        target_id=store.id,
+        partner_id=store.partner_id,
+        tenant_id=store.tenant_id,
+        before=before,
+        after=snapshot(store),
+    )
     return store

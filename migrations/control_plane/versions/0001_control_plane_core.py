@@ -229,11 +229,15 @@ def _postgres_security() -> None:
     op.execute(
         """
         CREATE OR REPLACE FUNCTION storeops_platform() RETURNS boolean
-        LANGUAGE sql STABLE AS $$ SELECT current_setting('storeops.platform', true) = 'on' $$;
+        LANGUAGE sql STABLE AS $$ SELECT current_setting('storeops.platform', true) = 'on' $$
+        """
+    )
+    op.execute(
+        """
         CREATE OR REPLACE FUNCTION storeops_ids(name text) RETURNS uuid[]
         LANGUAGE sql STABLE AS $$
             SELECT coalesce(string_to_array(nullif(current_setting(name, true), ''), ',')::uuid[], '{}')
-        $$;
+        $$
         """
     )
     op.execute(
