@@ -178,36 +178,35 @@ def _json(raw: str, option: str) -> Any:
         raise ValueError(f"{option} is not valid JSON: {exc.msg} at column {exc.colno}") from None
 
 
-async def _partner_id(c: Ctx, ref: str) -> UUID:
-    from sqlalchemy import select
-
-    from control_plane.errors import NotFound
-    from control_plane.tenancy.models import Partner
-
-    try:
-        return UUID(ref)
-    except ValueError:
-        found = await c.session.scalar(select(Partner.id).where(Partner.slug == ref))
-        if found is None:
-            raise NotFound(f"no partner with slug {ref!r}") from None
-        return found
-
-
-async def _tenant_id(c: Ctx, ref: str) -> UUID:
+async def _by_slug(c: Ctx, model: Any, ref: str) -> UUID:
+    """Accept an id or a slug on the command line."""
     from sqlalchemy import select
 
     from control_plane.errors import InvalidInput, NotFound
-    from control_plane.tenancy.models import Tenant
 
     try:
         return UUID(ref)
     except ValueError:
-        found = (await c.session.scalars(select(Tenant.id).where(Tenant.slug == ref))).all()
-        if not found:
-            raise NotFound(f"no tenant with slug {ref!r}") from None
-        if len(found) > 1:
-            raise InvalidInput(f"slug {ref!r} names tenants of several partners; use the tenant id")
-        return found[0]
+        pass
+    found = (await c.session.scalars(select(model.id).where(model.slug == ref))).all()
+    label = model.__tablename__.rstrip("s")
+    if not found:
+        raise NotFound(f"no {label} with slug {ref!r}")
+    if len(found) > 1:
+        raise InvalidInput(f"slug {ref!r} names several {label}s; use the id")
+    return UUID(str(found[0]))
+
+
+async def _partner_id(c: Ctx, ref: str) -> UUID:
+    from control_plane.tenancy.models import Partner
+
+    return await _by_slug(c, Partner, ref)
+
+
+async def _tenant_id(c: Ctx, ref: str) -> UUID:
+    from control_plane.tenancy.models import Tenant
+
+    return await _by_slug(c, Tenant, ref)
 
 
 @tenant.command("onboard")

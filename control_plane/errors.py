@@ -15,6 +15,7 @@ from litestar.exceptions import (
     ValidationException,
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
 log = logging.getLogger("storeops.errors")
 
@@ -166,7 +167,7 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
     return problem_response(request, error)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     StoreOpsError: _handle_domain,
     HTTPException: _handle_http,
     Exception: _handle_unexpected,

@@ -14,8 +14,15 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
-from litestar.datastructures import MutableScopeHeaders
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.enums import ScopeType
+from litestar.types import (
+    ASGIApp,
+    HTTPResponseBodyEvent,
+    HTTPResponseStartEvent,
+    Receive,
+    Scope,
+    Send,
+)
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -43,7 +50,7 @@ class IdempotencyMiddleware:
         key = _header(scope, b"idempotency-key")
         handler = scope.get("route_handler")
         if (
-            scope["type"] != "http"
+            scope["type"] != ScopeType.HTTP
             or scope["method"] != "POST"
             or key is None
             or handler is None
@@ -56,7 +63,7 @@ class IdempotencyMiddleware:
         except StoreOpsError as error:
             await _send_problem(scope, send, error)
 
-    async def _handle(self, scope: Scope, receive: Receive, send: Send, key: str) -> None:
+    async def _handle(self, scope: Any, receive: Receive, send: Send, key: str) -> None:
         if not _KEY.match(key):
             raise InvalidInput("Idempotency-Key must be 1-255 visible ASCII characters")
         app = scope["litestar_app"]
@@ -73,14 +80,14 @@ class IdempotencyMiddleware:
 
         captured: dict[str, Any] = {"status": 500, "headers": {}, "body": bytearray()}
 
-        async def replay_receive() -> Message:
-            nonlocal body
-            if body is not None:
-                chunk, body = body, None  # type: ignore[assignment]
-                return {"type": "http.request", "body": chunk, "more_body": False}
+        pending: list[bytes] = [body]
+
+        async def replay_receive() -> Any:
+            if pending:
+                return {"type": "http.request", "body": pending.pop(), "more_body": False}
             return await receive()
 
-        async def capture_send(message: Message) -> None:
+        async def capture_send(message: Any) -> None:
             if message["type"] == "http.response.start":
                 captured["status"] = message["status"]
                 captured["headers"] = {
@@ -113,7 +120,7 @@ class IdempotencyMiddleware:
                 row.body = bytes(captured["body"])
 
     async def _claim(
-        self, db: Database, principal: str, key: str, digest: str, scope: Scope
+        self, db: Database, principal: str, key: str, digest: str, scope: Any
     ) -> IdempotencyRecord | None:
         """Insert the in-progress row, or return the completed one to replay."""
         ttl = timedelta(hours=scope["litestar_app"].state.settings.idempotency_ttl_hours)
@@ -166,7 +173,7 @@ class IdempotencyMiddleware:
             )
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
+def _header(scope: Any, name: bytes) -> str | None:
     for k, v in scope.get("headers", []):
         if k == name:
             return str(v.decode("latin-1"))
@@ -176,7 +183,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 async def _read_body(receive: Receive, limit: int) -> bytes:
     body = bytearray()
     while True:
-        message = await receive()
+        message: Any = await receive()
         body += message.get("body", b"")
         if len(body) > limit:
             raise PayloadTooLarge(f"the request body exceeds {limit} bytes")
@@ -187,17 +194,23 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 async def _replay(send: Send, record: IdempotencyRecord) -> None:
     headers = [(k.encode(), v.encode()) for k, v in (record.headers or {}).items()]
     headers.append((b"idempotent-replayed", b"true"))
-    await send(
-        {"type": "http.response.start", "status": record.status_code or 200, "headers": headers}
-    )
-    await send({"type": "http.response.body", "body": record.body or b""})
+    await _respond(send, record.status_code or 200, headers, record.body or b"")
 
 
-async def _send_problem(scope: Scope, send: Send, error: StoreOpsError) -> None:
+async def _send_problem(scope: Any, send: Send, error: StoreOpsError) -> None:
     body = msgspec.json.encode(error.problem(instance=scope["path"]))
-    start: Message = {"type": "http.response.start", "status": error.status, "headers": []}
-    headers = MutableScopeHeaders.from_message(start)
-    headers["content-type"] = PROBLEM_MEDIA_TYPE
-    headers["content-length"] = str(len(body))
+    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode())]
+    await _respond(send, error.status, headers, body)
+
+
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
+    start: HTTPResponseStartEvent = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [*headers, (b"content-length", str(len(body)).encode())],
+    }
     await send(start)
-    await send({"type": "http.response.body", "body": body})
+    done: HTTPResponseBodyEvent = {"type": "http.response.body", "body": body, "more_body": False}
+    await send(done)

@@ -7,6 +7,7 @@ import re
 from contextvars import ContextVar
 
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from control_plane.contracts import uuid7
@@ -20,7 +21,7 @@ class RequestIdMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         given = next((v.decode() for k, v in scope["headers"] if k == b"x-request-id"), "")

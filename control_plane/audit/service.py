@@ -91,7 +91,7 @@ async def record(
 ) -> AuditEntry:
     """Append an entry in the caller's transaction (so it commits with the change)."""
     session = ctx.session
-    if session.bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK})
     table = AuditEntry.__table__
     last = (

@@ -65,7 +65,7 @@ class Entity:
     @declared_attr.directive
     def __mapper_args__(cls) -> dict[str, Any]:
         # UPDATE ... WHERE version = :seen, so a concurrent write raises StaleDataError.
-        return {"version_id_col": cls.version}  # type: ignore[attr-defined]
+        return {"version_id_col": cls.version}
 
     @property
     def etag(self) -> str:

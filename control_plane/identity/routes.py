@@ -19,6 +19,7 @@ from control_plane.db import Database, Scope
 from control_plane.errors import InvalidInput, StoreOpsError, Unauthorized
 from control_plane.identity import schemas, service
 from control_plane.identity.models import ApiClient, RoleGrant, User
+from control_plane.identity.principal import Principal
 from control_plane.identity.tokens import TokenService
 
 
@@ -72,12 +73,20 @@ async def oauth_token(request: Request[Any, Any, Any]) -> Response[schemas.Token
             raise OAuthError("invalid_client", exc.detail, status=401) from None
         except InvalidInput as exc:
             raise OAuthError("invalid_scope", exc.detail) from None
+    return await _token_response(tokens, principal)
+
+
+async def _token_response(
+    tokens: TokenService, principal: Principal
+) -> Response[schemas.TokenResponse]:
     token, ttl = await tokens.issue(principal)
-    scope = " ".join(sorted({g.role.value for g in principal.grants}))
-    return Response(
-        schemas.TokenResponse(access_token=token, token_type="Bearer", expires_in=ttl, scope=scope),
-        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    body = schemas.TokenResponse(
+        access_token=token,
+        token_type="Bearer",  # noqa: S106 - the RFC 6750 token type, not a secret
+        expires_in=ttl,
+        scope=" ".join(sorted({g.role.value for g in principal.grants})),
     )
+    return Response(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 def _client_credentials(authorization: str | None, form: dict[str, str]) -> tuple[str, str]:
@@ -94,14 +103,14 @@ def _client_credentials(authorization: str | None, form: dict[str, str]) -> tupl
                 "invalid_client", "Basic credentials must be client_id:client_secret", 401
             )
         return unquote(client_id), unquote(secret)
-    client_id, secret = form.get("client_id"), form.get("client_secret")
-    if not client_id or not secret:
+    form_id, form_secret = form.get("client_id"), form.get("client_secret")
+    if not form_id or not form_secret:
         raise OAuthError(
             "invalid_client",
             "client authentication is required (HTTP Basic or client_secret_post)",
             401,
         )
-    return client_id, secret
+    return form_id, form_secret
 
 
 @post("/api/v1/auth/login", operation_id="login", tags=["auth"], status_code=200)
@@ -112,12 +121,7 @@ async def login(
     tokens: TokenService = request.app.state.tokens
     async with db.session(Scope.system()) as session:
         principal = await service.authenticate_user(session, data.email, data.password)
-    token, ttl = await tokens.issue(principal)
-    scope = " ".join(sorted({g.role.value for g in principal.grants}))
-    return Response(
-        schemas.TokenResponse(access_token=token, token_type="Bearer", expires_in=ttl, scope=scope),
-        headers={"Cache-Control": "no-store"},
-    )
+    return await _token_response(tokens, principal)
 
 
 @get("/.well-known/jwks.json", operation_id="jwks", tags=["auth"])

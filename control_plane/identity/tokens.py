@@ -70,13 +70,14 @@ class TokenService:
         ts = int(now.timestamp())
         hit = self._verified.get(token)
         if hit is not None:
-            principal, kid, exp = hit
-            if ts < exp + _LEEWAY_SECONDS and self.keyring.cached(kid, now):
+            principal, cached_kid, exp = hit
+            if ts < exp + _LEEWAY_SECONDS and self.keyring.cached(cached_kid, now):
                 self._verified.move_to_end(token)
                 return principal
             del self._verified[token]
         header = _header(token)
-        alg, kid = header.get("alg"), header.get("kid")
+        alg: Any = header.get("alg")
+        kid: Any = header.get("kid")
         if alg not in ALLOWED_ALGORITHMS:
             raise Unauthorized(f"token algorithm {alg!r} is not accepted")
         if not isinstance(kid, str):

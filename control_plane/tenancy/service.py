@@ -14,7 +14,6 @@ from control_plane.api.etag import check_if_match
 from control_plane.api.pagination import fetch_page
 from control_plane.audit.service import record, snapshot
 from control_plane.context import Ctx
-from control_plane.db import Base
 from control_plane.db.session import system_session
 from control_plane.errors import Duplicate, IllegalTransition, InvalidInput, NotFound
 from control_plane.tenancy import schemas
@@ -27,7 +26,7 @@ from control_plane.tenancy.policy import (
     settings_to_dict,
 )
 
-M = TypeVar("M", bound=Base)
+M = TypeVar("M", Partner, Tenant, Region, Store)
 
 #: action -> (states it may start from, state it leads to)
 TRANSITIONS: dict[str, tuple[frozenset[TenantStatus], TenantStatus]] = {
@@ -43,7 +42,7 @@ TRANSITIONS: dict[str, tuple[frozenset[TenantStatus], TenantStatus]] = {
 
 async def _get(ctx: Ctx, model: type[M], obj_id: UUID, label: str) -> M:
     """Load by id through the scoped session: another tenant's object is simply absent."""
-    obj = await ctx.session.scalar(select(model).where(model.id == obj_id))  # type: ignore[attr-defined]
+    obj = await ctx.session.scalar(select(model).where(model.id == obj_id))
     if obj is None:
         raise NotFound(f"{label} {obj_id} does not exist")
     return obj
