@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import get
-from litestar.params import FromQuery, Parameter
-from sqlalchemy import Select, select
+from litestar.params import FromQuery
 
 from control_plane.api.auth import requires
-from control_plane.api.pagination import Page, check_limit
-from control_plane.api.params import CtxDep
+from control_plane.api.pagination import Page
+from control_plane.api.params import CtxDep, Limit
 from control_plane.api.responses import to_schema
-from control_plane.audit import schemas
-from control_plane.audit.models import AuditEntry
-from control_plane.errors import InvalidInput
+from control_plane.audit import schemas, service
+from control_plane.audit.service import AuditFilter
 
 
 @get(
@@ -37,34 +34,22 @@ async def list_audit(
     tenant_id: FromQuery[UUID | None] = None,
     since: FromQuery[datetime | None] = None,
     until: FromQuery[datetime | None] = None,
-    limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
+    limit: Limit = 50,
     cursor: FromQuery[str | None] = None,
 ) -> Page[schemas.AuditEntry]:
-    stmt: Select[Any] = select(AuditEntry)
-    if action:
-        stmt = stmt.where(
-            AuditEntry.action.startswith(action[:-1])
-            if action.endswith("*")
-            else AuditEntry.action == action
-        )
-    for column, value in (
-        (AuditEntry.actor, actor),
-        (AuditEntry.target_type, target_type),
-        (AuditEntry.target_id, target_id),
-        (AuditEntry.partner_id, partner_id),
-        (AuditEntry.tenant_id, tenant_id),
-    ):
-        if value is not None:
-            stmt = stmt.where(column == value)
-    if since:
-        stmt = stmt.where(AuditEntry.at >= since)
-    if until:
-        stmt = stmt.where(AuditEntry.at < until)
-    if cursor:
-        if not cursor.isdigit():
-            raise InvalidInput(f"cursor {cursor!r} is not one this API returned")
-        stmt = stmt.where(AuditEntry.seq < int(cursor))
-    limit = check_limit(limit)
-    rows = (await ctx.session.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(limit + 1))).all()
-    nxt = str(rows[limit - 1].seq) if len(rows) > limit else None
-    return Page(items=[to_schema(r, schemas.AuditEntry) for r in rows[:limit]], next_cursor=nxt)
+    rows, nxt = await service.list_entries(
+        ctx,
+        AuditFilter(
+            action=action,
+            actor=actor,
+            target_type=target_type,
+            target_id=target_id,
+            partner_id=partner_id,
+            tenant_id=tenant_id,
+            since=since,
+            until=until,
+        ),
+        limit=limit,
+        cursor=cursor,
+    )
+    return Page(items=[to_schema(r, schemas.AuditEntry) for r in rows], next_cursor=nxt)

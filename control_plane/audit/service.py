@@ -13,10 +13,12 @@ from uuid import UUID
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from control_plane.api.pagination import check_limit
 from control_plane.audit.models import AuditEntry
 from control_plane.context import Ctx
 from control_plane.contracts import uuid7
 from control_plane.db import utcnow
+from control_plane.errors import InvalidInput
 
 GENESIS = "0" * 64
 _SENSITIVE = ("password", "secret", "token", "private", "hash", "credential", "api_key")
@@ -120,6 +122,56 @@ async def record(
     session.add(entry)
     await session.flush()
     return entry
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    #: Exact action, or a prefix ending in '*' (e.g. "tenant.*").
+    action: str | None = None
+    actor: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    partner_id: UUID | None = None
+    tenant_id: UUID | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+async def list_entries(
+    ctx: Ctx, where: AuditFilter, *, limit: int = 50, cursor: str | None = None
+) -> tuple[list[AuditEntry], str | None]:
+    """Newest first, scoped like every query; the cursor is the last seq seen."""
+    stmt = select(AuditEntry)
+    if where.action:
+        stmt = stmt.where(
+            AuditEntry.action.startswith(where.action[:-1])
+            if where.action.endswith("*")
+            else AuditEntry.action == where.action
+        )
+    for column, value in (
+        (AuditEntry.actor, where.actor),
+        (AuditEntry.target_type, where.target_type),
+        (AuditEntry.target_id, where.target_id),
+        (AuditEntry.partner_id, where.partner_id),
+        (AuditEntry.tenant_id, where.tenant_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    if where.since:
+        stmt = stmt.where(AuditEntry.at >= where.since)
+    if where.until:
+        stmt = stmt.where(AuditEntry.at < where.until)
+    if cursor:
+        if not cursor.isdigit():
+            raise InvalidInput(f"cursor {cursor!r} is not one this API returned")
+        stmt = stmt.where(AuditEntry.seq < int(cursor))
+    limit = check_limit(limit)
+    rows = list(
+        (await ctx.session.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(limit + 1))).all()
+    )
+    if len(rows) > limit:
+        return rows[:limit], str(rows[limit - 1].seq)
+    return rows, None
 
 
 @dataclass(frozen=True)

@@ -151,7 +151,13 @@ class KeyRing:
         return key
 
     def cached(self, kid: str, now: datetime) -> bool:
-        """Whether ``kid`` still verifies, without I/O (for the verified-token cache)."""
+        """Whether ``kid`` still verifies, without I/O (for the verified-token cache).
+
+        A stale or invalidated ring answers no, so the caller takes the full path, which
+        reloads: a retirement then reaches cached tokens as soon as it reaches new ones.
+        """
+        if time.monotonic() - self._loaded_at > _REFRESH_SECONDS:
+            return False
         key = self._keys.get(kid)
         return key is not None and key.verifies_at(now)
 

@@ -84,7 +84,9 @@ class Principal:
         return any(role_allows(g.role, permission) and g.covers(**node) for g in self.grants)
 
     def require(self, permission: str, **node: UUID | None) -> None:
-        if not self.can(permission, **node):
+        """Raise unless a grant gives ``permission`` over ``node`` (or anywhere, if none)."""
+        allowed = self.can(permission, **node) if node else self.has(permission)
+        if not allowed:
             raise Forbidden(f"your roles do not grant '{permission}' here")
 
     def scope(self, permission: str | None = None) -> Scope:
