@@ -14,11 +14,12 @@ from uuid import UUID
 import click
 import msgspec
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from control_plane.config import Settings, get_settings
 from control_plane.context import Ctx
-from control_plane.errors import StoreOpsError
+from control_plane.errors import StoreOpsError, describe_validation
 
 T = TypeVar("T")
 console = Console()
@@ -26,7 +27,7 @@ err = Console(stderr=True)
 
 
 def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(1)
 
 
@@ -40,7 +41,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except StoreOpsError as exc:
             fail(exc.detail)
         except msgspec.ValidationError as exc:
-            fail(f"invalid input: {exc}")
+            fail(f"invalid input: {describe_validation(str(exc))}")
         except (ValueError, OSError) as exc:
             fail(str(exc))
         return None
@@ -435,7 +436,7 @@ def audit_verify(settings: Settings) -> None:
         count, problems = run(settings, lambda c: verify_chain(c.session))
     if problems:
         for p in problems:
-            err.print(f"[red]broken:[/red] {p}", highlight=False)
+            err.print(f"[red]broken:[/red] {escape(str(p))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     console.print(f"audit chain intact: {count} entries")
 

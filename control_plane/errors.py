@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -92,6 +93,29 @@ class PayloadTooLarge(StoreOpsError):
     status, type_, title = 413, "payload-too-large", "Request body too large"
 
 
+#: What a pattern-checked field accepts, said in words rather than as a regex.
+FIELD_FORMATS = {
+    "slug": "lowercase letters, digits and inner hyphens, 1-63 characters",
+    "code": "letters, digits, '.', '_' or '-', 1-63 characters, starting with a letter or digit",
+    "email": "an email address",
+    "holidays": "dates as YYYY-MM-DD",
+    "opening_hours": "HH:MM times from 00:00 to 24:00",
+}
+_REGEX_MESSAGE = re.compile(r"Expected `str` matching regex '.*?'")
+_AT_PATH = re.compile(r"at `\$\.?([\w.\[\]]*)`")
+
+
+def describe_validation(message: str) -> str:
+    """Rewrite msgspec's regex complaints into the format the field expects."""
+    if not _REGEX_MESSAGE.search(message):
+        return message
+    path = _AT_PATH.search(message)
+    field = path.group(1) if path else ""
+    leaf = re.sub(r"\[\d+\]", "", field).split(".")[0 if "opening_hours" in field else -1]
+    expected = FIELD_FORMATS.get(leaf, "a value in the documented format")
+    return _REGEX_MESSAGE.sub(f"Expected {expected}", message)
+
+
 def problem_response(request: Request[Any, Any, Any], error: StoreOpsError) -> Response[Any]:
     headers = {}
     request_id = request.scope.get("state", {}).get("request_id")
@@ -116,7 +140,8 @@ def _validation_detail(exc: ValidationException) -> str:
             msg = item.get("message", "")
             source = item.get("source")
             where = f"{source} '{key}'" if source and key else (f"'{key}'" if key else "")
-            parts.append(f"{where}: {msg}" if where else str(msg))
+            msg = describe_validation(str(msg))
+            parts.append(f"{where}: {msg}" if where else msg)
     detail = "; ".join(parts) or exc.detail
     return detail
 

@@ -1,0 +1,193 @@
+"""The storeops command on the embedded SQLite path: same rules, readable one-line errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from control_plane.cli import main
+from control_plane.config import get_settings
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("STOREOPS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("STOREOPS_DATABASE_URL", raising=False)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    result = runner.invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    yield runner
+    get_settings.cache_clear()
+
+
+def ok(runner: CliRunner, *args: str, stdin: str | None = None) -> Result:
+    result = runner.invoke(main, list(args), input=stdin)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def refused(runner: CliRunner, *args: str, stdin: str | None = None) -> str:
+    result = runner.invoke(main, list(args), input=stdin)
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    return lines[0]
+
+
+def test_onboarding_lifecycle_and_audit(cli: CliRunner) -> None:
+    ok(cli, "partner", "create", "--slug", "acme-msp", "--name", "Acme MSP", "--kind", "msp")
+    assert "acme-msp" in ok(cli, "partner", "list").output
+    out = ok(
+        cli,
+        "tenant",
+        "onboard",
+        "--partner",
+        "acme-msp",
+        "--slug",
+        "corner",
+        "--name",
+        "Corner Shop",
+        "--timezone",
+        "Europe/London",
+    ).output
+    assert "status onboarding" in out
+    assert "now active" in ok(cli, "tenant", "activate", "corner").output
+    assert "now suspended" in ok(cli, "tenant", "suspend", "corner", "--reason", "unpaid").output
+    assert "now offboarded" in ok(cli, "tenant", "offboard", "corner").output
+    assert "offboarded" in ok(cli, "tenant", "list", "--partner", "acme-msp").output
+    assert "audit chain intact: 6 entries" in ok(cli, "audit", "verify").output
+
+
+def test_mistakes_are_one_line_and_write_nothing(cli: CliRunner) -> None:
+    ok(cli, "partner", "create", "--slug", "acme-msp", "--name", "Acme MSP", "--kind", "msp")
+    assert "already exists" in refused(
+        cli, "partner", "create", "--slug", "acme-msp", "--name", "X", "--kind", "msp"
+    )
+    assert "slug" in refused(
+        cli, "partner", "create", "--slug", "Not A Slug", "--name", "X", "--kind", "msp"
+    )
+    assert "IANA" in refused(
+        cli,
+        "tenant",
+        "onboard",
+        "--partner",
+        "acme-msp",
+        "--slug",
+        "t",
+        "--name",
+        "T",
+        "--timezone",
+        "Mars/Olympus",
+    )
+    assert "no partner" in refused(
+        cli,
+        "tenant",
+        "onboard",
+        "--partner",
+        "nobody",
+        "--slug",
+        "t",
+        "--name",
+        "T",
+        "--timezone",
+        "UTC",
+    )
+    ok(
+        cli,
+        "tenant",
+        "onboard",
+        "--partner",
+        "acme-msp",
+        "--slug",
+        "t",
+        "--name",
+        "T",
+        "--timezone",
+        "UTC",
+    )
+    assert "cannot resume" in refused(cli, "tenant", "resume", "t")
+    assert "valid JSON" in refused(
+        cli,
+        "partner",
+        "create",
+        "--slug",
+        "p2",
+        "--name",
+        "P",
+        "--kind",
+        "msp",
+        "--settings",
+        "{nope",
+    )
+    # The first signing key, one partner and one tenant: the refusals appended nothing.
+    assert "audit chain intact: 3 entries" in ok(cli, "audit", "verify").output
+
+
+def test_users_clients_and_key_rotation(cli: CliRunner) -> None:
+    ok(cli, "partner", "create", "--slug", "acme-msp", "--name", "Acme MSP", "--kind", "msp")
+    pid = ok(cli, "partner", "list").output.split("acme-msp")[0].split()[-2]
+    ok(
+        cli,
+        "user",
+        "create",
+        "--email",
+        "ops@acme.example",
+        "--name",
+        "Ops",
+        "--role",
+        "partner_admin",
+        "--at",
+        f"partner:{pid}",
+        "--password-stdin",
+        stdin="correct horse battery\n",
+    )
+    assert "12" in refused(
+        cli,
+        "user",
+        "create",
+        "--email",
+        "x@acme.example",
+        "--name",
+        "X",
+        "--role",
+        "partner_admin",
+        "--at",
+        f"partner:{pid}",
+        "--password-stdin",
+    )
+    assert "level" in refused(
+        cli,
+        "user",
+        "create",
+        "--email",
+        "y@acme.example",
+        "--name",
+        "Y",
+        "--role",
+        "store_manager",
+        "--at",
+        f"partner:{pid}",
+        "--password-stdin",
+        stdin="long enough password\n",
+    )
+    out = ok(
+        cli,
+        "client",
+        "create",
+        "--name",
+        "ERP sync",
+        "--role",
+        "partner_admin",
+        "--at",
+        f"partner:{pid}",
+    ).output
+    assert "client_secret" in out and "not shown again" in out
+    before = ok(cli, "keys", "list").output
+    out = ok(cli, "keys", "rotate").output
+    assert "signing with" in out and "verifies until" in out
+    after = ok(cli, "keys", "list").output
+    assert after.count("verifying") == before.count("verifying") + 1
