@@ -124,6 +124,33 @@ async def record(
     return entry
 
 
+async def record_change(
+    ctx: Ctx,
+    action: str,
+    obj: Any,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Audit a change to an object of the tree; target and acting-for ids come from it.
+
+    ``action`` is ``<target type>.<verb>``; ``after`` defaults to the object's snapshot.
+    """
+    target_type = action.partition(".")[0]
+    partner_id = obj.id if target_type == "partner" else getattr(obj, "partner_id", None)
+    tenant_id = obj.id if target_type == "tenant" else getattr(obj, "tenant_id", None)
+    return await record(
+        ctx,
+        action,
+        target_type=target_type,
+        target_id=obj.id,
+        partner_id=partner_id,
+        tenant_id=tenant_id,
+        before=before,
+        after=snapshot(obj) if after is None else after,
+    )
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     #: Exact action, or a prefix ending in '*' (e.g. "tenant.*").
@@ -197,14 +224,17 @@ async def verify_chain(session: AsyncSession) -> tuple[int, list[ChainProblem]]:
     problems: list[ChainProblem] = []
     prev = GENESIS
     count = 0
+    #: Follows the entries read, so one gap is reported once, not at every later entry.
+    expected_seq = 1
     async for entry in _entries(session):
         count += 1
-        if entry.seq != count:
+        if entry.seq != expected_seq:
             problems.append(
                 ChainProblem(
-                    count, entry.seq, f"expected seq {count}: an entry was deleted or moved"
+                    count, entry.seq, f"expected seq {expected_seq}: an entry was deleted or moved"
                 )
             )
+        expected_seq = entry.seq + 1
         if entry.prev_hash != prev:
             problems.append(
                 ChainProblem(

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.api.etag import check_if_match
 from control_plane.api.pagination import fetch_page
-from control_plane.audit.service import record, snapshot
+from control_plane.audit.service import record_change, snapshot
 from control_plane.context import Ctx
 from control_plane.errors import Duplicate, Forbidden, InvalidInput, NotFound, Unauthorized
 from control_plane.identity import passwords, schemas
@@ -178,13 +178,10 @@ async def create_user(ctx: Ctx, data: schemas.UserCreate) -> tuple[User, list[Ro
     rows = [_grant_row(g, user_id=user.id) for g in grants]
     ctx.session.add_all(rows)
     await ctx.session.flush()
-    await record(
+    await record_change(
         ctx,
         "user.create",
-        target_type="user",
-        target_id=user.id,
-        partner_id=partner_id,
-        tenant_id=tenant_id,
+        user,
         after={**snapshot(user), "grants": [g.node + "/" + g.role for g in grants]},
     )
     return user, rows
@@ -227,16 +224,7 @@ async def update_user(
     if data.password is not None:
         user.password_hash = passwords.hash_password(data.password)
     await ctx.session.flush()
-    await record(
-        ctx,
-        "user.update",
-        target_type="user",
-        target_id=user.id,
-        partner_id=user.partner_id,
-        tenant_id=user.tenant_id,
-        before=before,
-        after=snapshot(user),
-    )
+    await record_change(ctx, "user.update", user, before=before)
     return user, grants
 
 
@@ -264,13 +252,10 @@ async def create_client(
     rows = [_grant_row(g, client_id=client.id) for g in grants]
     ctx.session.add_all(rows)
     await ctx.session.flush()
-    await record(
+    await record_change(
         ctx,
         "client.create",
-        target_type="client",
-        target_id=client.id,
-        partner_id=partner_id,
-        tenant_id=tenant_id,
+        client,
         after={**snapshot(client), "grants": [g.node + "/" + g.role for g in grants]},
     )
     return client, rows, secret
@@ -302,16 +287,7 @@ async def update_client(
         if value is not None:
             setattr(client, key, value)
     await ctx.session.flush()
-    await record(
-        ctx,
-        "client.update",
-        target_type="client",
-        target_id=client.id,
-        partner_id=client.partner_id,
-        tenant_id=client.tenant_id,
-        before=before,
-        after=snapshot(client),
-    )
+    await record_change(ctx, "client.update", client, before=before)
     return client, grants
 
 

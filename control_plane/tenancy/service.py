@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from control_plane.api.etag import check_if_match
 from control_plane.api.pagination import fetch_page
-from control_plane.audit.service import record, snapshot
+from control_plane.audit.service import record_change, snapshot
 from control_plane.context import Ctx
 from control_plane.db.session import system_session
 from control_plane.errors import Duplicate, IllegalTransition, InvalidInput, NotFound
@@ -75,14 +75,7 @@ async def create_partner(ctx: Ctx, data: schemas.PartnerCreate) -> Partner:
     )
     ctx.session.add(partner)
     await _flush_unique(ctx, f"a partner with slug {data.slug!r} already exists")
-    await record(
-        ctx,
-        "partner.create",
-        target_type="partner",
-        target_id=partner.id,
-        partner_id=partner.id,
-        after=snapshot(partner),
-    )
+    await record_change(ctx, "partner.create", partner)
     return partner
 
 
@@ -120,15 +113,7 @@ async def update_partner(
         changes["settings"] = settings_to_dict(data.settings)
     _apply(partner, changes)
     await ctx.session.flush()
-    await record(
-        ctx,
-        "partner.update",
-        target_type="partner",
-        target_id=partner.id,
-        partner_id=partner.id,
-        before=before,
-        after=snapshot(partner),
-    )
+    await record_change(ctx, "partner.update", partner, before=before)
     return partner
 
 
@@ -153,15 +138,7 @@ async def onboard_tenant(ctx: Ctx, partner_id: UUID, data: schemas.TenantCreate)
     )
     ctx.session.add(tenant)
     await _flush_unique(ctx, f"partner {partner.slug} already has a tenant with slug {data.slug!r}")
-    await record(
-        ctx,
-        "tenant.onboard",
-        target_type="tenant",
-        target_id=tenant.id,
-        partner_id=partner.id,
-        tenant_id=tenant.id,
-        after=snapshot(tenant),
-    )
+    await record_change(ctx, "tenant.onboard", tenant)
     return tenant
 
 
@@ -206,16 +183,7 @@ async def update_tenant(
         changes["settings"] = settings_to_dict(data.settings)
     _apply(tenant, changes)
     await ctx.session.flush()
-    await record(
-        ctx,
-        "tenant.update",
-        target_type="tenant",
-        target_id=tenant.id,
-        partner_id=tenant.partner_id,
-        tenant_id=tenant.id,
-        before=before,
-        after=snapshot(tenant),
-    )
+    await record_change(ctx, "tenant.update", tenant, before=before)
     return tenant
 
 
@@ -245,16 +213,8 @@ async def transition_tenant(
     before = {"status": tenant.status}
     tenant.status = target
     await ctx.session.flush()
-    await record(
-        ctx,
-        f"tenant.{action}",
-        target_type="tenant",
-        target_id=tenant.id,
-        partner_id=tenant.partner_id,
-        tenant_id=tenant.id,
-        before=before,
-        after={"status": target.value, "reason": reason},
-    )
+    after = {"status": target.value, "reason": reason}
+    await record_change(ctx, f"tenant.{action}", tenant, before=before, after=after)
     return tenant
 
 
@@ -280,15 +240,7 @@ async def create_region(ctx: Ctx, tenant_id: UUID, data: schemas.RegionCreate) -
     )
     ctx.session.add(region)
     await _flush_unique(ctx, f"tenant {tenant.slug} already has a region with code {data.code!r}")
-    await record(
-        ctx,
-        "region.create",
-        target_type="region",
-        target_id=region.id,
-        partner_id=tenant.partner_id,
-        tenant_id=tenant.id,
-        after=snapshot(region),
-    )
+    await record_change(ctx, "region.create", region)
     return region
 
 
@@ -316,16 +268,7 @@ async def update_region(
     before = snapshot(region)
     _apply(region, _changes(data))
     await ctx.session.flush()
-    await record(
-        ctx,
-        "region.update",
-        target_type="region",
-        target_id=region.id,
-        partner_id=region.partner_id,
-        tenant_id=region.tenant_id,
-        before=before,
-        after=snapshot(region),
-    )
+    await record_change(ctx, "region.update", region, before=before)
     return region
 
 
@@ -356,15 +299,7 @@ async def create_store(ctx: Ctx, tenant_id: UUID, data: schemas.StoreCreate) -> 
     store = Store(partner_id=tenant.partner_id, tenant_id=tenant.id, **fields)
     ctx.session.add(store)
     await _flush_unique(ctx, f"tenant {tenant.slug} already has a store with code {data.code!r}")
-    await record(
-        ctx,
-        "store.create",
-        target_type="store",
-        target_id=store.id,
-        partner_id=tenant.partner_id,
-        tenant_id=tenant.id,
-        after=snapshot(store),
-    )
+    await record_change(ctx, "store.create", store)
     return store
 
 
@@ -408,14 +343,5 @@ async def update_store(
     before = snapshot(store)
     _apply(store, fields)
     await ctx.session.flush()
-    await record(
-        ctx,
-        "store.update",
-        target_type="store",
-        target_id=store.id,
-        partner_id=store.partner_id,
-        tenant_id=store.tenant_id,
-        before=before,
-        after=snapshot(store),
-    )
+    await record_change(ctx, "store.update", store, before=before)
     return store
