@@ -37,6 +37,11 @@ RLS_POLICIES = {
         " OR tenant_id = ANY(storeops_ids('storeops.tenant_ids'))"
     ),
 }
+# Identities administered at a partner or tenant: the same rule (platform ones have
+# neither id, so only a platform-wide scope sees them). The audit log stays outside RLS:
+# its hash chain is global, and the application may only append to it.
+for _table in ("users", "api_clients", "role_grants"):
+    RLS_POLICIES[_table] = RLS_POLICIES["regions"]
 
 
 def upgrade() -> None:
