@@ -18,6 +18,8 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
+from control_plane.api.requests import ensure_request_id
+
 log = logging.getLogger("storeops.errors")
 
 PROBLEM_BASE = "urn:storeops:problem:"
@@ -117,10 +119,8 @@ def describe_validation(message: str) -> str:
 
 
 def problem_response(request: Request[Any, Any, Any], error: StoreOpsError) -> Response[Any]:
-    headers = {}
-    request_id = request.scope.get("state", {}).get("request_id")
-    if request_id:
-        headers["X-Request-ID"] = request_id
+    # Also for errors raised before the route's middleware ran (404, 405).
+    headers = {"X-Request-ID": ensure_request_id(request.scope)}
     if isinstance(error, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return Response(
@@ -138,7 +138,7 @@ def _validation_detail(exc: ValidationException) -> str:
         if isinstance(item, dict):
             key = item.get("key")
             msg = item.get("message", "")
-            source = item.get("source")
+            source = getattr(item.get("source"), "value", item.get("source"))  # an enum
             where = f"{source} '{key}'" if source and key else (f"'{key}'" if key else "")
             msg = describe_validation(str(msg))
             parts.append(f"{where}: {msg}" if where else msg)

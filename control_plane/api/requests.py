@@ -16,6 +16,22 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 _VALID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
+def ensure_request_id(scope: Scope) -> str:
+    """The request's id: already assigned, else a valid ``X-Request-ID``, else a new one.
+
+    Responses made before any route middleware runs (no route, wrong method) use this too.
+    """
+    state = scope.setdefault("state", {})
+    request_id = state.get("request_id")
+    if not request_id:
+        given = next(
+            (v.decode("latin-1") for k, v in scope.get("headers", []) if k == b"x-request-id"), ""
+        )
+        request_id = given if _VALID.match(given) else uuid7().hex
+        state["request_id"] = request_id
+    return str(request_id)
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -24,9 +40,7 @@ class RequestIdMiddleware:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        given = next((v.decode() for k, v in scope["headers"] if k == b"x-request-id"), "")
-        request_id = given if _VALID.match(given) else uuid7().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = ensure_request_id(scope)
         token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
