@@ -25,7 +25,7 @@ async def run_as(
     database = db or Database(settings)
     try:
         async with database.transaction(principal.scope()) as session:
-            return await fn(Ctx(session=session, principal=principal, request_id=None))
+            return await fn(Ctx(principal, session=session))
     finally:
         if own:
             await database.dispose()

@@ -45,10 +45,19 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
 
 async def provide_ctx(request: Request[Principal, str, Any]) -> AsyncGenerator[Ctx, None]:
     """A session scoped to the caller's grants, committed when the handler succeeds."""
-    db: Database = request.app.state.db
-    principal = request.user
-    async with db.session(principal.scope()) as session, session.begin():
-        yield Ctx(session=session, principal=principal, request_id=request.state.get("request_id"))
+    ctx = Ctx(request.user, request.state.get("request_id"), db=request.app.state.db)
+    try:
+        yield ctx
+    except BaseException:
+        if (session := ctx.opened) is not None:
+            await session.rollback()
+            await session.close()
+        raise
+    if (session := ctx.opened) is not None:
+        try:
+            await session.commit()
+        finally:
+            await session.close()
 
 
 #: Path parameters that name a tenancy-owned object, and its model.

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Response
 
 from control_plane.api.pagination import Page
+from control_plane.db.base import etag_for
 
 T = TypeVar("T")
 
@@ -21,9 +22,13 @@ def to_schema(obj: Any, schema: type[T], **extra: Any) -> T:
 
 
 def one(obj: Any, schema: type[T], status_code: int = 200, **extra: Any) -> Response[T]:
-    return Response(
-        to_schema(obj, schema, **extra), status_code=status_code, headers={"ETag": obj.etag}
-    )
+    """An object (ORM row, or a plain row from a fast read) with its ETag."""
+    if isinstance(obj, dict):
+        body = msgspec.convert({**obj, **extra}, schema)
+        tag = etag_for(obj["id"], obj["version"])
+    else:
+        body, tag = to_schema(obj, schema, **extra), obj.etag
+    return Response(body, status_code=status_code, headers={"ETag": tag})
 
 
 def page(

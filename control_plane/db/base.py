@@ -54,6 +54,11 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
 
 
+def etag_for(obj_id: UUID, version: int) -> str:
+    """A strong ETag: the object and its version counter."""
+    return f'"{obj_id.hex[:12]}-{version}"'
+
+
 class Entity:
     """UUIDv7 primary key, timestamps, and a version counter that backs ETags."""
 
@@ -69,7 +74,7 @@ class Entity:
 
     @property
     def etag(self) -> str:
-        return f'"{self.id.hex[:12]}-{self.version}"'
+        return etag_for(self.id, self.version)
 
 
 class Scoped:

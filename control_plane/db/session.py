@@ -9,11 +9,14 @@ Two walls, set from the same :class:`Scope`:
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
@@ -26,15 +29,11 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, with_lo
 from sqlalchemy.pool import NullPool
 
 from control_plane.config import Settings
+from control_plane.db import pg_context
 from control_plane.db.base import Base, Scoped
 from control_plane.db.scope import Scope
 
 SCOPE_KEY = "scope"
-_SET_SCOPE = text(
-    "SELECT set_config('storeops.platform', :platform, true),"
-    " set_config('storeops.partner_ids', :partners, true),"
-    " set_config('storeops.tenant_ids', :tenants, true)"
-)
 
 
 class UnscopedSessionError(RuntimeError):
@@ -58,6 +57,15 @@ def session_scope(session: Session) -> Scope:
     return scope
 
 
+@lru_cache(maxsize=8192)
+def _scope_options(scope: Scope, models: tuple[type[Scoped], ...]) -> tuple[Any, ...]:
+    """Loader criteria for ``models`` under ``scope``; built once per (scope, models)."""
+    return tuple(
+        with_loader_criteria(model, model.scope_clause(scope), include_aliases=True)
+        for model in models
+    )
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _apply_scope(state: ORMExecuteState) -> None:
     if state.is_column_load or state.is_relationship_load:
@@ -67,28 +75,17 @@ def _apply_scope(state: ORMExecuteState) -> None:
     scope = session_scope(state.session)
     if scope.platform:
         return
-    state.statement = state.statement.options(
-        *(
-            with_loader_criteria(model, model.scope_clause(scope), include_aliases=True)
-            for model in scoped_models()
-        )
-    )
+    involved = {mapper.class_ for mapper in state.all_mappers}
+    # A statement that names no scoped entity (a Core table select) still gets every
+    # scoped model's criteria: cheap, and never silently unscoped.
+    models = tuple(m for m in scoped_models() if m in involved) or scoped_models()
+    state.statement = state.statement.options(*_scope_options(scope, models))
 
 
 @event.listens_for(Session, "after_begin")
 def _set_rls_context(session: Session, transaction: SessionTransaction, conn: Connection) -> None:
-    if conn.dialect.name != "postgresql":
-        return
-    scope = session_scope(session)
-    conn.execute(_SET_SCOPE, rls_params(scope))
-
-
-def rls_params(scope: Scope) -> dict[str, str]:
-    return {
-        "platform": "on" if scope.platform else "",
-        "partners": ",".join(str(i) for i in sorted(scope.partner_ids)),
-        "tenants": ",".join(str(i) for i in sorted(scope.visible_tenant_ids)),
-    }
+    if conn.dialect.name == "postgresql":
+        pg_context.begin_scoped(conn, session_scope(session))
 
 
 def make_engine(url: str, settings: Settings, *, pooled: bool = True) -> AsyncEngine:
@@ -107,13 +104,18 @@ def make_engine(url: str, settings: Settings, *, pooled: bool = True) -> AsyncEn
             cur.close()
 
         return engine
-    if pooled:
-        kwargs.update(
-            pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=False
-        )
-    else:
+    if not pooled:
         kwargs["poolclass"] = NullPool
-    return create_async_engine(url, **kwargs)
+        return create_async_engine(url, **kwargs)
+    # The application's engine: sessions bracket their own transactions (pg_context).
+    kwargs.update(
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        isolation_level="AUTOCOMMIT",
+    )
+    engine = create_async_engine(url, **kwargs)
+    pg_context.install(engine)
+    return engine
 
 
 def system_session(session: AsyncSession) -> AsyncSession:
@@ -122,12 +124,30 @@ def system_session(session: AsyncSession) -> AsyncSession:
 
 
 class Database:
-    """The application's engine plus a factory for scoped sessions."""
+    """The application's engine, a factory for scoped sessions, and (on PostgreSQL) a
+    plain asyncpg pool for the scoped fast reads in :mod:`control_plane.db.reads`."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url, settings)
+        self.is_postgres = self.engine.dialect.name == "postgresql"
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._reader: asyncpg.Pool | None = None
+        self._reader_lock = asyncio.Lock()
+
+    async def reader(self) -> asyncpg.Pool:
+        if self._reader is None:
+            async with self._reader_lock:
+                if self._reader is None:
+                    url = self.engine.url.set(drivername="postgresql")
+                    self._reader = await asyncpg.create_pool(
+                        url.render_as_string(hide_password=False),
+                        min_size=1,
+                        max_size=self.settings.db_pool_size,
+                        init=_json_codecs,
+                        reset=_no_session_state,
+                    )
+        return self._reader
 
     def session(self, scope: Scope) -> AsyncSession:
         session = self._sessions()
@@ -145,4 +165,19 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._reader is not None:
+            await self._reader.close()
+            self._reader = None
         await self.engine.dispose()
+
+
+async def _no_session_state(conn: asyncpg.Connection) -> None:
+    """Reader connections never LISTEN, lock or SET: skip asyncpg's reset round trip.
+
+    (asyncpg still rolls back a transaction left open; reads always end their own.)
+    """
+
+
+async def _json_codecs(conn: asyncpg.Connection) -> None:
+    for kind in ("json", "jsonb"):
+        await conn.set_type_codec(kind, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")

@@ -46,7 +46,7 @@ class PartnerController(Controller):
 
     @get("/{partner_id:uuid}", operation_id="getPartner", guards=[requires("partners:read")])
     async def get_(self, ctx: CtxDep, partner_id: FromPath[UUID]) -> Response[schemas.Partner]:
-        return one(await service.get_partner(ctx, partner_id), schemas.Partner)
+        return one(await service.read_partner(ctx, partner_id), schemas.Partner)
 
     @patch("/{partner_id:uuid}", operation_id="updatePartner", guards=[requires("partners:write")])
     async def update(
@@ -109,7 +109,7 @@ class TenantController(Controller):
 
     @get("/{tenant_id:uuid}", operation_id="getTenant")
     async def get_(self, ctx: CtxDep, tenant_id: FromPath[UUID]) -> Response[schemas.Tenant]:
-        return one(await service.get_tenant(ctx, tenant_id), schemas.Tenant)
+        return one(await service.read_tenant(ctx, tenant_id), schemas.Tenant)
 
     @patch("/{tenant_id:uuid}", operation_id="updateTenant", guards=[requires("tenants:write")])
     async def update(
@@ -169,7 +169,7 @@ class TenantController(Controller):
     async def region(
         self, ctx: CtxDep, tenant_id: FromPath[UUID], region_id: FromPath[UUID]
     ) -> Response[schemas.Region]:
-        return one(await service.get_region(ctx, tenant_id, region_id), schemas.Region)
+        return one(await service.read_region(ctx, tenant_id, region_id), schemas.Region)
 
     @patch(
         "/{tenant_id:uuid}/regions/{region_id:uuid}",
@@ -217,7 +217,7 @@ class TenantController(Controller):
     async def store(
         self, ctx: CtxDep, tenant_id: FromPath[UUID], store_id: FromPath[UUID]
     ) -> Response[schemas.Store]:
-        return one(await service.get_store(ctx, tenant_id, store_id), schemas.Store)
+        return one(await service.read_store(ctx, tenant_id, store_id), schemas.Store)
 
     @patch(
         "/{tenant_id:uuid}/stores/{store_id:uuid}",

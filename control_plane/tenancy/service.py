@@ -48,6 +48,36 @@ async def _get(ctx: Ctx, model: type[M], obj_id: UUID, label: str) -> M:
     return obj
 
 
+async def _read(ctx: Ctx, model: type[M], obj_id: UUID, label: str) -> dict[str, Any]:
+    """A row's plain values by id through the scoped fast read path (for GET handlers)."""
+    row = await ctx.read(model, obj_id)
+    if row is None:
+        raise NotFound(f"{label} {obj_id} does not exist")
+    return row
+
+
+def _in_tenant(row: dict[str, Any], tenant_id: UUID, label: str) -> dict[str, Any]:
+    if row["tenant_id"] != tenant_id:
+        raise NotFound(f"{label} {row['id']} does not exist")
+    return row
+
+
+async def read_partner(ctx: Ctx, partner_id: UUID) -> dict[str, Any]:
+    return await _read(ctx, Partner, partner_id, "partner")
+
+
+async def read_tenant(ctx: Ctx, tenant_id: UUID) -> dict[str, Any]:
+    return await _read(ctx, Tenant, tenant_id, "tenant")
+
+
+async def read_region(ctx: Ctx, tenant_id: UUID, region_id: UUID) -> dict[str, Any]:
+    return _in_tenant(await _read(ctx, Region, region_id, "region"), tenant_id, "region")
+
+
+async def read_store(ctx: Ctx, tenant_id: UUID, store_id: UUID) -> dict[str, Any]:
+    return _in_tenant(await _read(ctx, Store, store_id, "store"), tenant_id, "store")
+
+
 async def _flush_unique(ctx: Ctx, message: str) -> None:
     try:
         await ctx.session.flush()
@@ -246,8 +276,7 @@ async def create_region(ctx: Ctx, tenant_id: UUID, data: schemas.RegionCreate) -
 
 async def get_region(ctx: Ctx, tenant_id: UUID, region_id: UUID) -> Region:
     region = await _get(ctx, Region, region_id, "region")
-    if region.tenant_id != tenant_id:
-        raise NotFound(f"region {region_id} does not exist")
+    _in_tenant({"id": region.id, "tenant_id": region.tenant_id}, tenant_id, "region")
     return region
 
 
@@ -305,8 +334,7 @@ async def create_store(ctx: Ctx, tenant_id: UUID, data: schemas.StoreCreate) -> 
 
 async def get_store(ctx: Ctx, tenant_id: UUID, store_id: UUID) -> Store:
     store = await _get(ctx, Store, store_id, "store")
-    if store.tenant_id != tenant_id:
-        raise NotFound(f"store {store_id} does not exist")
+    _in_tenant({"id": store.id, "tenant_id": store.tenant_id}, tenant_id, "store")
     return store
 
 
