@@ -44,7 +44,7 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
 
 
 async def provide_ctx(request: Request[Principal, str, Any]) -> AsyncGenerator[Ctx, None]:
-    """A session scoped to the caller's grants, committed when the handler succeeds."""
+    """The caller's service context; a session it opened commits if the handler succeeds."""
     ctx = Ctx(request.user, request.state.get("request_id"), db=request.app.state.db)
     try:
         yield ctx
