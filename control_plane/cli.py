@@ -374,7 +374,7 @@ def keys() -> None:
 
 
 @keys.command("rotate")
-@click.option("--algorithm", type=click.Choice(["EdDSA", "RS256"]), default=None)
+@click.option("--algorithm", type=click.Choice(["Ed25519", "RS256"]), default=None)
 @click.pass_obj
 @handle_errors
 def keys_rotate(settings: Settings, algorithm: str | None) -> None:

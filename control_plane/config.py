@@ -33,8 +33,8 @@ class Settings:
     public_url: str = "http://localhost:8000"
     jwt_audience: str = "storeops-api"
     access_token_ttl_seconds: int = 900
-    #: Supported: EdDSA (Ed25519) or RS256.
-    jwt_algorithm: str = "EdDSA"
+    #: Supported: Ed25519 (EdDSA, named as RFC 9864 has it) or RS256.
+    jwt_algorithm: str = "Ed25519"
     #: How long a key keeps verifying after rotation; defaults to the token lifetime.
     key_retirement_seconds: int = 0
     max_body_bytes: int = 1_048_576
@@ -47,8 +47,8 @@ class Settings:
         if not self.database_url:
             url = f"sqlite+aiosqlite:///{self.home / 'control_plane.db'}"
             object.__setattr__(self, "database_url", url)
-        if self.jwt_algorithm not in {"EdDSA", "RS256"}:
-            raise ValueError(f"STOREOPS_JWT_ALGORITHM={self.jwt_algorithm!r}: use EdDSA or RS256")
+        if self.jwt_algorithm not in {"Ed25519", "RS256"}:
+            raise ValueError(f"STOREOPS_JWT_ALGORITHM={self.jwt_algorithm!r}: use Ed25519 or RS256")
 
     @property
     def issuer(self) -> str:

@@ -18,8 +18,9 @@ from control_plane.contracts import uuid7
 from control_plane.db import Database, Scope, utcnow
 from control_plane.identity.models import SigningKey
 
-#: Algorithms a token header may name (RFC 8725 §3.1): never "none", never HMAC.
-ALLOWED_ALGORITHMS = frozenset({"EdDSA", "RS256"})
+#: Algorithms a token header may name (RFC 8725 §3.1): never "none", never HMAC. EdDSA
+#: keys sign as the fully-specified "Ed25519" (RFC 9864 deprecates the "EdDSA" name).
+ALLOWED_ALGORITHMS = frozenset({"Ed25519", "RS256"})
 _REFRESH_SECONDS = 10.0
 #: Unknown kids trigger at most one reload per this many seconds.
 _MISS_RELOAD_SECONDS = 1.0
@@ -28,7 +29,7 @@ AnyKey = OKPKey | RSAKey
 
 
 def _generate(algorithm: str) -> AnyKey:
-    if algorithm == "EdDSA":
+    if algorithm == "Ed25519":
         return OKPKey.generate_key("Ed25519")
     return RSAKey.generate_key(2048)
 

@@ -253,15 +253,18 @@ async def test_unknown_kid_is_refused(
     # A key of our own, carrying a kid of our own.
     stranger = OKPKey.generate_key("Ed25519")
     token = jwt.encode(
-        {"alg": "EdDSA", "kid": secrets.token_hex(16), "typ": "at+jwt"},
+        {"alg": "Ed25519", "kid": secrets.token_hex(16), "typ": "at+jwt"},
         claims,
         stranger,
-        algorithms=["EdDSA"],
+        algorithms=["Ed25519"],
     )
     assert_401(await get_as(client, token), unknown)
     # A key of our own, claiming the server's kid.
     token = jwt.encode(
-        {"alg": "EdDSA", "kid": real.kid, "typ": "at+jwt"}, claims, stranger, algorithms=["EdDSA"]
+        {"alg": "Ed25519", "kid": real.kid, "typ": "at+jwt"},
+        claims,
+        stranger,
+        algorithms=["Ed25519"],
     )
     assert_401(await get_as(client, token), "signature")
     # No kid at all.
