@@ -65,7 +65,7 @@ async def read_one(
         sql, kinds = _statement(model)
         args = [obj_id, scope.platform, *(list(getattr(scope, _KIND_IDS[k])) for k in kinds)]
         pool = await db.reader()
-        async with pool.acquire() as conn:
+        async with db.read_slots, pool.acquire() as conn:
             await conn.execute(begin_sql(scope))
             try:
                 record = await conn.fetchrow(sql, *args)

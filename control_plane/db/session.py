@@ -134,6 +134,9 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._reader: asyncpg.Pool | None = None
         self._reader_lock = asyncio.Lock()
+        #: asyncpg's pool lets a newcomer take a just-released connection ahead of a
+        #: waiter; queueing here first keeps reads first-come, first-served (the p99).
+        self.read_slots = asyncio.Semaphore(settings.db_pool_size)
 
     async def reader(self) -> asyncpg.Pool:
         if self._reader is None:

@@ -166,7 +166,7 @@ async def create_user(ctx: Ctx, data: schemas.UserCreate) -> tuple[User, list[Ro
     user = User(
         email=data.email.lower(),
         name=data.name,
-        password_hash=passwords.hash_password(data.password),
+        password_hash=await passwords.hash_password(data.password),
         partner_id=partner_id,
         tenant_id=tenant_id,
     )
@@ -222,7 +222,7 @@ async def update_user(
     if data.active is not None:
         user.active = data.active
     if data.password is not None:
-        user.password_hash = passwords.hash_password(data.password)
+        user.password_hash = await passwords.hash_password(data.password)
     await ctx.session.flush()
     await record_change(ctx, "user.update", user, before=before)
     return user, grants
@@ -297,7 +297,7 @@ async def update_client(
 async def authenticate_user(session: AsyncSession, email: str, password: str) -> Principal:
     user = await session.scalar(select(User).where(User.email == email.lower()))
     if (
-        not passwords.verify_password(password, user.password_hash if user else None)
+        not await passwords.verify_password(password, user.password_hash if user else None)
         or user is None
     ):
         raise Unauthorized("email or password is wrong")
