@@ -77,6 +77,16 @@ class Entity:
         return etag_for(self.id, self.version)
 
 
+#: Scope kind (a key of ``__scope_columns__``) -> the Scope attribute holding its ids.
+SCOPE_IDS = {
+    "partner": "partner_ids",
+    "tenant": "tenant_ids",
+    "visible_tenant": "visible_tenant_ids",
+    "region": "region_ids",
+    "store": "store_ids",
+}
+
+
 class Scoped:
     """A model whose rows belong to a node of the tenancy tree.
 
@@ -89,18 +99,20 @@ class Scoped:
 
     @classmethod
     def scope_clause(cls, scope: Scope) -> ColumnElement[bool]:
-        cols = cls.__scope_columns__
-        terms: list[ColumnElement[bool]] = []
-
-        def add(kind: str, ids: frozenset[UUID]) -> None:
-            name = cols.get(kind)
-            if name and ids:
-                terms.append(getattr(cls, name).in_(sorted(ids)))
-
-        add("partner", scope.partner_ids)
-        add("tenant", scope.tenant_ids)
-        # The tenant row itself stays visible to region- and store-level grants.
-        add("visible_tenant", scope.visible_tenant_ids)
-        add("region", scope.region_ids)
-        add("store", scope.store_ids)
+        terms = [
+            getattr(cls, column).in_(sorted(ids))
+            for kind, column in cls.__scope_columns__.items()
+            if (ids := getattr(scope, SCOPE_IDS[kind]))
+        ]
         return or_(*terms) if terms else false()
+
+    @classmethod
+    def admits(cls, scope: Scope, values: dict[str, Any]) -> bool:
+        """:meth:`scope_clause` evaluated on a row's values (ids as UUIDs or strings)."""
+        if scope.platform:
+            return True
+        for kind, column in cls.__scope_columns__.items():
+            value = values.get(column)
+            if value is not None and UUID(str(value)) in getattr(scope, SCOPE_IDS[kind]):
+                return True
+        return False

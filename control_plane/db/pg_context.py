@@ -23,11 +23,18 @@ from control_plane.db.scope import Scope
 _IDS = re.compile(r"^[0-9a-f,-]*$")
 
 
+def scope_settings(scope: Scope) -> tuple[str, str, str]:
+    """The values of storeops.platform, storeops.partner_ids and storeops.tenant_ids."""
+    return (
+        "on" if scope.platform else "",
+        ",".join(str(i) for i in sorted(scope.partner_ids)),
+        ",".join(str(i) for i in sorted(scope.visible_tenant_ids)),
+    )
+
+
 def begin_sql(scope: Scope) -> str:
     """The opening message. Values are UUIDs we formatted, checked again before inlining."""
-    platform = "on" if scope.platform else ""
-    partners = ",".join(str(i) for i in sorted(scope.partner_ids))
-    tenants = ",".join(str(i) for i in sorted(scope.visible_tenant_ids))
+    platform, partners, tenants = scope_settings(scope)
     if not (_IDS.match(partners) and _IDS.match(tenants)):
         raise ValueError("scope ids must be UUIDs")
     return (

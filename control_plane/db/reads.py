@@ -1,10 +1,11 @@
 """The scoped fast read: one row by id, for GET handlers on the hot path.
 
-On PostgreSQL it skips the ORM: one prepared statement per model on a plain asyncpg pool,
-inside a transaction that opens with its tenancy context (``pg_context.begin_sql``), so
-both walls hold: the statement carries the scope's criteria (the same columns the ORM
-hook filters on) and row-level security sees the same scope. Elsewhere (the embedded
-SQLite database) it reads through a scoped ORM session.
+On PostgreSQL it skips the ORM and the transaction: one call of ``storeops_read_row``
+(migration 0002) on a plain asyncpg pool sets the tenancy context, reads the row under
+row-level security and restores the context, in one round trip. The data layer's own wall
+then checks the row against the scope (:meth:`Scoped.admits`, the same rule the ORM hook
+applies as SQL). Elsewhere (the embedded SQLite database) it reads through a scoped ORM
+session.
 """
 
 from __future__ import annotations
@@ -16,41 +17,13 @@ from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.db.base import Scoped
-from control_plane.db.pg_context import begin_sql
+from control_plane.db.pg_context import scope_settings
 from control_plane.db.scope import Scope
 
 if TYPE_CHECKING:
     from control_plane.db.session import Database
 
-
-#: Scope kind -> the Scope attribute holding its ids (see Scoped.scope_clause).
-_KIND_IDS = {
-    "partner": "partner_ids",
-    "tenant": "tenant_ids",
-    "visible_tenant": "visible_tenant_ids",
-    "region": "region_ids",
-    "store": "store_ids",
-}
-
-
-_STATEMENTS: dict[type[Scoped], tuple[str, tuple[str, ...]]] = {}
-
-
-def _statement(model: type[Scoped]) -> tuple[str, tuple[str, ...]]:
-    """``SELECT cols FROM t WHERE id = $1 AND ($2 OR col = ANY($3) OR ...)`` for a model."""
-    if model in _STATEMENTS:
-        return _STATEMENTS[model]
-    table = model.__table__  # type: ignore[attr-defined]
-    columns = tuple(c.name for c in table.columns)
-    kinds = tuple(k for k in _KIND_IDS if k in model.__scope_columns__)
-    terms = ["$2"] + [
-        f"{model.__scope_columns__[k]} = ANY(${n}::uuid[])" for n, k in enumerate(kinds, start=3)
-    ]
-    # Identifiers come from our own table metadata; values travel as parameters.
-    where = f"id = $1 AND ({' OR '.join(terms)})"
-    sql = f"SELECT {', '.join(columns)} FROM {table.name} WHERE {where}"  # noqa: S608
-    _STATEMENTS[model] = (sql, kinds)
-    return sql, kinds
+_READ_ROW = "SELECT storeops_read_row($1::regclass, $2, $3, $4, $5)"
 
 
 async def read_one(
@@ -61,17 +34,16 @@ async def read_one(
     *,
     session: AsyncSession | None = None,
 ) -> dict[str, Any] | None:
+    """The row's column values, or None when it does not exist or lies outside ``scope``."""
     if session is None and db is not None and db.is_postgres:
-        sql, kinds = _statement(model)
-        args = [obj_id, scope.platform, *(list(getattr(scope, _KIND_IDS[k])) for k in kinds)]
+        table: str = model.__table__.name  # type: ignore[attr-defined]
         pool = await db.reader()
         async with db.read_slots, pool.acquire() as conn:
-            await conn.execute(begin_sql(scope))
-            try:
-                record = await conn.fetchrow(sql, *args)
-            finally:
-                await conn.execute("ROLLBACK")  # read-only: nothing to keep
-        return None if record is None else dict(record)
+            row = await conn.fetchval(_READ_ROW, table, obj_id, *scope_settings(scope))
+        if row is None or not model.admits(scope, row):
+            return None
+        # JSON carries ids as strings; callers compare them with UUIDs.
+        return {k: UUID(v) if (k == "id" or k.endswith("_id")) and v else v for k, v in row.items()}
     if session is None:
         assert db is not None
         async with db.session(scope) as own:
