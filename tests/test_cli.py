@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,176 +19,72 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.delenv("STOREOPS_DATABASE_URL", raising=False)
     get_settings.cache_clear()
     runner = CliRunner()
-    result = runner.invoke(main, ["db", "upgrade"])
-    assert result.exit_code == 0, result.output
+    ok(runner, "db upgrade")
     yield runner
     get_settings.cache_clear()
 
 
-def ok(runner: CliRunner, *args: str, stdin: str | None = None) -> Result:
-    result = runner.invoke(main, list(args), input=stdin)
+def ok(runner: CliRunner, command: str, stdin: str | None = None) -> Result:
+    result = runner.invoke(main, shlex.split(command), input=stdin)
     assert result.exit_code == 0, result.output
     return result
 
 
-def refused(runner: CliRunner, *args: str, stdin: str | None = None) -> str:
-    result = runner.invoke(main, list(args), input=stdin)
+def refused(runner: CliRunner, command: str, stdin: str | None = None) -> str:
+    result = runner.invoke(main, shlex.split(command), input=stdin)
     assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:"), result.output
     return lines[0]
 
 
+ONBOARD = "tenant onboard --partner acme-msp --name 'Corner Shop'"
+
+
 def test_onboarding_lifecycle_and_audit(cli: CliRunner) -> None:
-    ok(cli, "partner", "create", "--slug", "acme-msp", "--name", "Acme MSP", "--kind", "msp")
-    assert "acme-msp" in ok(cli, "partner", "list").output
-    out = ok(
-        cli,
-        "tenant",
-        "onboard",
-        "--partner",
-        "acme-msp",
-        "--slug",
-        "corner",
-        "--name",
-        "Corner Shop",
-        "--timezone",
-        "Europe/London",
-    ).output
+    ok(cli, "partner create --slug acme-msp --name 'Acme MSP' --kind msp")
+    assert "acme-msp" in ok(cli, "partner list").output
+    out = ok(cli, f"{ONBOARD} --slug corner --timezone Europe/London").output
     assert "status onboarding" in out
-    assert "now active" in ok(cli, "tenant", "activate", "corner").output
-    assert "now suspended" in ok(cli, "tenant", "suspend", "corner", "--reason", "unpaid").output
-    assert "now offboarded" in ok(cli, "tenant", "offboard", "corner").output
-    assert "offboarded" in ok(cli, "tenant", "list", "--partner", "acme-msp").output
-    assert "audit chain intact: 6 entries" in ok(cli, "audit", "verify").output
+    assert "now active" in ok(cli, "tenant activate corner").output
+    assert "now suspended" in ok(cli, "tenant suspend corner --reason unpaid").output
+    assert "now offboarded" in ok(cli, "tenant offboard corner").output
+    assert "offboarded" in ok(cli, "tenant list --partner acme-msp").output
+    # The first signing key, the partner, the onboarding and three transitions.
+    assert "audit chain intact: 6 entries" in ok(cli, "audit verify").output
 
 
 def test_mistakes_are_one_line_and_write_nothing(cli: CliRunner) -> None:
-    ok(cli, "partner", "create", "--slug", "acme-msp", "--name", "Acme MSP", "--kind", "msp")
-    assert "already exists" in refused(
-        cli, "partner", "create", "--slug", "acme-msp", "--name", "X", "--kind", "msp"
-    )
-    assert "slug" in refused(
-        cli, "partner", "create", "--slug", "Not A Slug", "--name", "X", "--kind", "msp"
-    )
-    assert "IANA" in refused(
-        cli,
-        "tenant",
-        "onboard",
-        "--partner",
-        "acme-msp",
-        "--slug",
-        "t",
-        "--name",
-        "T",
-        "--timezone",
-        "Mars/Olympus",
-    )
+    ok(cli, "partner create --slug acme-msp --name 'Acme MSP' --kind msp")
+    assert "already exists" in refused(cli, "partner create --slug acme-msp --name X --kind msp")
+    assert "slug" in refused(cli, "partner create --slug 'Not A Slug' --name X --kind msp")
+    assert "IANA" in refused(cli, f"{ONBOARD} --slug t --timezone Mars/Olympus")
     assert "no partner" in refused(
-        cli,
-        "tenant",
-        "onboard",
-        "--partner",
-        "nobody",
-        "--slug",
-        "t",
-        "--name",
-        "T",
-        "--timezone",
-        "UTC",
+        cli, "tenant onboard --partner nobody --slug t --name T --timezone UTC"
     )
-    ok(
-        cli,
-        "tenant",
-        "onboard",
-        "--partner",
-        "acme-msp",
-        "--slug",
-        "t",
-        "--name",
-        "T",
-        "--timezone",
-        "UTC",
-    )
-    assert "cannot resume" in refused(cli, "tenant", "resume", "t")
+    ok(cli, f"{ONBOARD} --slug t --timezone UTC")
+    assert "cannot resume" in refused(cli, "tenant resume t")
     assert "valid JSON" in refused(
-        cli,
-        "partner",
-        "create",
-        "--slug",
-        "p2",
-        "--name",
-        "P",
-        "--kind",
-        "msp",
-        "--settings",
-        "{nope",
+        cli, "partner create --slug p2 --name P --kind msp --settings '{nope'"
     )
     # The first signing key, one partner and one tenant: the refusals appended nothing.
-    assert "audit chain intact: 3 entries" in ok(cli, "audit", "verify").output
+    assert "audit chain intact: 3 entries" in ok(cli, "audit verify").output
 
 
 def test_users_clients_and_key_rotation(cli: CliRunner) -> None:
-    ok(cli, "partner", "create", "--slug", "acme-msp", "--name", "Acme MSP", "--kind", "msp")
-    pid = ok(cli, "partner", "list").output.split("acme-msp")[0].split()[-2]
-    ok(
-        cli,
-        "user",
-        "create",
-        "--email",
-        "ops@acme.example",
-        "--name",
-        "Ops",
-        "--role",
-        "partner_admin",
-        "--at",
-        f"partner:{pid}",
-        "--password-stdin",
-        stdin="correct horse battery\n",
-    )
-    assert "12" in refused(
-        cli,
-        "user",
-        "create",
-        "--email",
-        "x@acme.example",
-        "--name",
-        "X",
-        "--role",
-        "partner_admin",
-        "--at",
-        f"partner:{pid}",
-        "--password-stdin",
-    )
+    ok(cli, "partner create --slug acme-msp --name 'Acme MSP' --kind msp")
+    pid = ok(cli, "partner list").output.split("acme-msp")[0].split()[-2]
+    user = f"user create --role partner_admin --at partner:{pid} --password-stdin"
+    ok(cli, f"{user} --email ops@acme.example --name Ops", stdin="correct horse battery\n")
+    assert "12" in refused(cli, f"{user} --email x@acme.example --name X", stdin="short\n")
+    store_role = f"user create --role store_manager --at partner:{pid} --password-stdin"
     assert "level" in refused(
-        cli,
-        "user",
-        "create",
-        "--email",
-        "y@acme.example",
-        "--name",
-        "Y",
-        "--role",
-        "store_manager",
-        "--at",
-        f"partner:{pid}",
-        "--password-stdin",
-        stdin="long enough password\n",
+        cli, f"{store_role} --email y@acme.example --name Y", stdin="long enough password\n"
     )
-    out = ok(
-        cli,
-        "client",
-        "create",
-        "--name",
-        "ERP sync",
-        "--role",
-        "partner_admin",
-        "--at",
-        f"partner:{pid}",
-    ).output
+    out = ok(cli, f"client create --name 'ERP sync' --role partner_admin --at partner:{pid}").output
     assert "client_secret" in out and "not shown again" in out
-    before = ok(cli, "keys", "list").output
-    out = ok(cli, "keys", "rotate").output
+    before = ok(cli, "keys list").output
+    out = ok(cli, "keys rotate").output
     assert "signing with" in out and "verifies until" in out
-    after = ok(cli, "keys", "list").output
+    after = ok(cli, "keys list").output
     assert after.count("verifying") == before.count("verifying") + 1
