@@ -101,3 +101,12 @@ async def test_effective_settings_inherit_from_the_partner(embedded: httpx.Async
     assert body["settings"]["allowed_templates"] == ["stock-transfer", "maintenance-incident"]
     assert body["sources"]["allowed_templates"] == "partner"
     assert body["sources"]["sla_calendar"] == "platform"
+
+
+async def test_user_and_client_lists_carry_their_grants(embedded: httpx.AsyncClient) -> None:
+    platform = await login(embedded, "admin@storeops.local")
+    users = {u["email"]: u for u in await items(embedded, "/api/v1/users?limit=200", platform)}
+    assert [g["role"] for g in users["north@freshmart.example"]["grants"]] == ["regional_manager"]
+    assert users["admin@storeops.local"]["grants"][0]["node"] == "platform"
+    clients = await items(embedded, "/api/v1/clients", platform)
+    assert [g["role"] for g in clients[0]["grants"]] == ["partner_admin"]

@@ -156,7 +156,7 @@ class UserController(Controller):
         rows, nxt = await service.list_users(
             ctx, partner_id=partner_id, tenant_id=tenant_id, limit=limit, cursor=cursor
         )
-        grants = {r.id: await service.grants_for(ctx.session, user_id=r.id) for r in rows}
+        grants = await service.grants_by_owner(ctx.session, users=[r.id for r in rows])
         return page(rows, nxt, schemas.User, lambda r: _user(r, grants[r.id]))
 
     @get("/{user_id:uuid}", operation_id="getUser")
@@ -204,7 +204,7 @@ class ClientController(Controller):
         self, ctx: CtxDep, limit: Limit = 50, cursor: Cursor = None
     ) -> Page[schemas.Client]:
         rows, nxt = await service.list_clients(ctx, limit=limit, cursor=cursor)
-        grants = {r.id: await service.grants_for(ctx.session, client_id=r.id) for r in rows}
+        grants = await service.grants_by_owner(ctx.session, clients=[r.id for r in rows])
         return page(rows, nxt, schemas.Client, lambda r: _client(r, grants[r.id]))
 
     @get("/{client_id:uuid}", operation_id="getClient")

@@ -114,16 +114,27 @@ def grant_out(row: RoleGrant) -> schemas.GrantOut:
     )
 
 
+async def grants_by_owner(
+    session: AsyncSession, *, users: Sequence[UUID] = (), clients: Sequence[UUID] = ()
+) -> dict[UUID, list[RoleGrant]]:
+    """The grants of several users (or clients) in one query, keyed by owner."""
+    column = RoleGrant.user_id if users else RoleGrant.client_id
+    owners = list(users or clients)
+    found: dict[UUID, list[RoleGrant]] = {owner: [] for owner in owners}
+    if owners:
+        stmt = select(RoleGrant).where(column.in_(owners)).order_by(RoleGrant.id)
+        for grant in await session.scalars(stmt):
+            found[getattr(grant, column.key)].append(grant)
+    return found
+
+
 async def grants_for(
     session: AsyncSession, *, user_id: UUID | None = None, client_id: UUID | None = None
 ) -> list[RoleGrant]:
-    stmt = select(RoleGrant).order_by(RoleGrant.id)
-    stmt = (
-        stmt.where(RoleGrant.user_id == user_id)
-        if user_id
-        else stmt.where(RoleGrant.client_id == client_id)
-    )
-    return list((await session.scalars(stmt)).all())
+    if user_id is not None:
+        return (await grants_by_owner(session, users=[user_id]))[user_id]
+    assert client_id is not None
+    return (await grants_by_owner(session, clients=[client_id]))[client_id]
 
 
 def _home(
