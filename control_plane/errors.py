@@ -17,6 +17,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
+from sqlalchemy.orm.exc import StaleDataError
 
 from control_plane.api.requests import ensure_request_id
 
@@ -192,7 +193,16 @@ def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respo
     return problem_response(request, error)
 
 
+def _handle_stale(request: Request[Any, Any, Any], exc: StaleDataError) -> Response[Any]:
+    """Two writers passed the same If-Match; the version check in the UPDATE caught one."""
+    error = PreconditionFailed(
+        "the resource was changed by another request meanwhile; fetch it again and retry"
+    )
+    return problem_response(request, error)
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    StaleDataError: _handle_stale,
     StoreOpsError: _handle_domain,
     HTTPException: _handle_http,
     Exception: _handle_unexpected,

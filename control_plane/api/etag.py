@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy.orm.exc import StaleDataError
-
 from control_plane.db import Entity
 from control_plane.errors import PreconditionFailed
 
@@ -20,13 +16,3 @@ def check_if_match(obj: Entity, if_match: str | None) -> None:
             f"If-Match {if_match} does not match the current ETag {obj.etag}; "
             "fetch the resource again and retry"
         )
-
-
-def is_stale(exc: BaseException) -> bool:
-    return isinstance(exc, StaleDataError)
-
-
-def stale_write(_: Any = None) -> PreconditionFailed:
-    return PreconditionFailed(
-        "the resource was changed by another request; fetch it again and retry"
-    )

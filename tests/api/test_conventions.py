@@ -3,6 +3,7 @@ request ids, metrics and the OpenAPI document."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from typing import Any
@@ -266,6 +267,29 @@ async def test_unknown_lifecycle_action_is_refused(client: httpx.AsyncClient, wo
 
 
 # --- ETag / If-Match -----------------------------------------------------------------------
+
+
+async def test_concurrent_writers_with_one_etag_lose_one(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """Both pass the If-Match check; the version in the UPDATE lets only one through."""
+    tree = await world.tree()
+    url = tenant_url(tree, "stores", str(tree.store_id))
+    etag = (await get_json(client, url, tree.partner_token)).headers["etag"]
+    headers = {**bearer(tree.partner_token), "If-Match": etag}
+    for attempt in range(5):
+        first, second = await asyncio.gather(
+            client.patch(url, json={"name": f"A{attempt}"}, headers=headers),
+            client.patch(url, json={"name": f"B{attempt}"}, headers=headers),
+        )
+        codes = sorted((first.status_code, second.status_code))
+        assert codes == [200, 412], (first.text, second.text)
+        loser = first if first.status_code == 412 else second
+        assert_problem(loser, 412, "precondition-failed")
+        winner = second if loser is first else first
+        headers["If-Match"] = winner.headers["etag"]
+    final = await get_json(client, url, tree.partner_token)
+    assert final.json()["version"] == 6
 
 
 async def test_if_match_guards_updates(client: httpx.AsyncClient, world: World) -> None:
