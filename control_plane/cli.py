@@ -8,6 +8,7 @@ import shutil
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
+from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -439,6 +440,30 @@ def audit_verify(settings: Settings) -> None:
             err.print(f"[red]broken:[/red] {escape(str(p))}", highlight=False, soft_wrap=True)
         sys.exit(1)
     console.print(f"audit chain intact: {count} entries")
+
+
+# --- catalog ----------------------------------------------------------------------------
+
+
+@main.group()
+def catalog() -> None:
+    """The workflow template catalog."""
+
+
+@catalog.command("lint")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def catalog_lint(paths: tuple[Path, ...]) -> None:
+    """Validate template files (folders are searched); print every problem."""
+    from control_plane.catalog.lint import lint_paths
+
+    report = lint_paths(paths)
+    for problem in report.problems:
+        console.print(escape(str(problem)), highlight=False, soft_wrap=True)
+    summary = f"{report.files} file(s), {len(report.problems)} problem(s)"
+    if report.problems or not report.files:
+        err.print(f"[red]{escape(summary)}[/red]" if report.files else "no template files found")
+        sys.exit(1)
+    console.print(f"{summary}: all valid")
 
 
 # --- demo -------------------------------------------------------------------------------

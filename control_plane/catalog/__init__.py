@@ -1,0 +1,1 @@
+"""The workflow template catalog: lint, publish, versions, forks, visibility."""

@@ -1,0 +1,397 @@
+"""Validating a template beyond its shape: references, reachability, loops, connectors,
+CEL, parameter schema, durations and schedules. Every problem names file, line, column
+and field."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+import msgspec
+from croniter import croniter
+
+from control_plane.contracts import dsl, expressions
+from control_plane.contracts.source import (
+    KEY,
+    Path,
+    Problem,
+    Source,
+    TemplateError,
+    load,
+    parse_msgspec_path,
+)
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_REF = re.compile(r"\b(steps|params|vars)\.([A-Za-z_][A-Za-z0-9_]*)")
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+_DURATION = re.compile(r"(\d+)([dhms])")
+_UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+TARGET_FIELDS = ("next", "default", "on_error", "on_exception", "on_timeout")
+
+
+def seconds(duration: str) -> int:
+    return sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(duration))
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A step, where it stands, which flow it belongs to and which aliases it sees."""
+
+    step: dsl.Step
+    path: Path
+    flow: int
+    aliases: tuple[str, ...]
+
+
+def lint(
+    text: str, file: str, *, expect_id: str | None = None, expect_version: str | None = None
+) -> tuple[dsl.Template | None, list[Problem]]:
+    """Every problem in one template file (empty when it is valid)."""
+    try:
+        source = load(text, file)
+    except TemplateError as exc:
+        return None, exc.problems
+    try:
+        template = dsl.parse(source.data)
+    except msgspec.ValidationError as exc:
+        return None, [_shape_problem(source, str(exc))]
+    problems = list(_Checker(source, template).run())
+    if expect_id is not None and template.id != expect_id:
+        problems.append(
+            source.problem(("id",), f"id {template.id!r} differs from its folder {expect_id!r}")
+        )
+    if expect_version is not None and template.version != expect_version:
+        problems.append(
+            source.problem(
+                ("version",),
+                f"version {template.version} differs from its file name {expect_version}.yaml",
+            )
+        )
+    return template, sorted(problems)
+
+
+_REGEX = re.compile(r"Expected `str` matching regex '.*'")
+_DURATION_FIELDS = {"timeout", "initial", "max", "after", "duration", "timer"}
+_FORMATS = {
+    "version": "a semantic version like 1.4.0",
+    "owner": "platform or partner:<slug>",
+    "operation": "an operation name: lowercase letters, digits and _",
+}
+
+
+def _expected_format(path: Path) -> str:
+    leaf = next((p for p in reversed(path) if isinstance(p, str)), "")
+    if leaf in _DURATION_FIELDS:
+        return "a duration like 30s, 15m, 4h, 2d or 1h30m"
+    if leaf == "id":
+        if path == ("id",):
+            return "a template id: lowercase letters, digits and inner hyphens, 3-64 characters"
+        return "a step id: a lowercase letter, then lowercase letters, digits or _"
+    return _FORMATS.get(leaf, "a value in the documented format")
+
+
+def _shape_problem(source: Source, message: str) -> Problem:
+    text, _, where = message.partition(" - at ")
+    path = parse_msgspec_path(where)
+    text = _REGEX.sub(f"Expected {_expected_format(path)}", text)
+    unknown = _UNKNOWN_FIELD.search(text)
+    if unknown:
+        key_path = (*path, unknown.group(1), KEY)
+        if key_path in source.positions:
+            path = key_path
+    if path and path[-1] == "kind" and "Invalid value" in text:
+        kinds = "call, approval, checklist, decide, set, wait, notify, emit, parallel, compensate"
+        if "triggers" not in path:
+            text += f"; a step kind is one of {kinds}"
+        else:
+            text += "; a trigger kind is one of api, webhook, event, schedule"
+    if not isinstance(source.data, dict):
+        text = "a template is a mapping of id, name, version, ... and steps"
+    return source.problem(path, text)
+
+
+class _Checker:
+    def __init__(self, source: Source, template: dsl.Template) -> None:
+        self.source = source
+        self.t = template
+        self.placed = list(self._place(template.steps, ("steps",), 0, ()))
+        self.by_id: dict[str, Placed] = {}
+        self.flows: dict[int, list[Placed]] = {}
+        for p in self.placed:
+            self.by_id.setdefault(p.step.id, p)
+            self.flows.setdefault(p.flow, []).append(p)
+        props = template.parameters.get("properties")
+        self.param_names = set(props) if isinstance(props, dict) else set()
+        self.var_names = {
+            k for p in self.placed if isinstance(p.step, dsl.SetStep) for k in p.step.values
+        }
+
+    def _place(
+        self, steps: list[dsl.Step], path: Path, flow: int, aliases: tuple[str, ...]
+    ) -> Iterator[Placed]:
+        for i, step in enumerate(steps):
+            here = (*path, i)
+            yield Placed(step, here, flow, aliases)
+            if isinstance(step, dsl.ParallelStep):
+                child = (flow + 1) * 1000 + i
+                yield from self._place(step.steps, (*here, "steps"), child, (*aliases, step.alias))
+
+    def run(self) -> Iterator[Problem]:
+        yield from self._parameters()
+        yield from self._triggers()
+        yield from self._ids()
+        yield from self._references()
+        yield from self._graph()
+        for p in self.placed:
+            yield from self._step(p)
+
+    # --- document level ------------------------------------------------------------------
+
+    def _parameters(self) -> Iterator[Problem]:
+        schema = self.t.parameters
+        if schema.get("type") != "object":
+            yield self.source.problem(
+                ("parameters",), "parameters must be a JSON Schema with type: object"
+            )
+            return
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            path = ("parameters", *exc.absolute_path)
+            yield self.source.problem(path, f"invalid JSON Schema: {exc.message}")
+
+    def _triggers(self) -> Iterator[Problem]:
+        for i, trigger in enumerate(self.t.triggers):
+            if isinstance(trigger, dsl.ScheduleTrigger):
+                if not croniter.is_valid(trigger.cron):
+                    yield self.source.problem(
+                        ("triggers", i, "cron"),
+                        f"{trigger.cron!r} is not a cron expression (5 fields: minute hour day month weekday)",
+                    )
+                try:
+                    ZoneInfo(trigger.timezone)
+                except (ZoneInfoNotFoundError, ValueError):
+                    yield self.source.problem(
+                        ("triggers", i, "timezone"),
+                        f"{trigger.timezone!r} is not an IANA time zone",
+                    )
+
+    def _ids(self) -> Iterator[Problem]:
+        seen: set[str] = set()
+        for p in self.placed:
+            if p.step.id in seen:
+                yield self.source.problem((*p.path, "id"), f"step id {p.step.id!r} is used twice")
+            seen.add(p.step.id)
+        if self.t.start is not None and (
+            self.t.start not in self.by_id or self.by_id[self.t.start].flow != 0
+        ):
+            yield self.source.problem(("start",), f"start names unknown step {self.t.start!r}")
+
+    # --- references and graph ------------------------------------------------------------
+
+    def _edges(self, p: Placed) -> Iterator[tuple[Path, str]]:
+        s = p.step
+        for name in TARGET_FIELDS:
+            value = getattr(s, name, None)
+            if isinstance(value, str):
+                yield (*p.path, name), value
+        if isinstance(s, dsl.ApprovalStep):
+            for decision, target in s.outcomes.items():
+                yield (*p.path, "outcomes", decision), target
+        if isinstance(s, dsl.DecideStep):
+            for i, branch in enumerate(s.branches):
+                yield (*p.path, "branches", i, "next"), branch.next
+
+    def _references(self) -> Iterator[Problem]:
+        for p in self.placed:
+            for path, target in self._edges(p):
+                if target in (dsl.END, dsl.FAIL):
+                    continue
+                other = self.by_id.get(target)
+                if other is None:
+                    yield self.source.problem(path, f"unknown step {target!r}")
+                elif other.flow != p.flow:
+                    yield self.source.problem(
+                        path,
+                        f"step {target!r} is in another flow (a parallel step's sub-flow is closed)",
+                    )
+            if isinstance(p.step, dsl.CompensateStep):
+                for i, ref in enumerate(p.step.steps):
+                    other = self.by_id.get(ref)
+                    if other is None:
+                        yield self.source.problem((*p.path, "steps", i), f"unknown step {ref!r}")
+                    elif not (isinstance(other.step, dsl.CallStep) and other.step.compensation):
+                        yield self.source.problem(
+                            (*p.path, "steps", i), f"step {ref!r} is not a call with a compensation"
+                        )
+
+    def _graph(self) -> Iterator[Problem]:
+        for flow, members in self.flows.items():
+            ids = {p.step.id for p in members}
+            edges = {p.step.id: [t for _, t in self._edges(p) if t in ids] for p in members}
+            start = self.t.start if flow == 0 and self.t.start else members[0].step.id
+            reached: set[str] = set()
+            stack = [start]
+            while stack:
+                node = stack.pop()
+                if node not in reached:
+                    reached.add(node)
+                    stack.extend(edges[node])
+            for p in members:
+                if p.step.id not in reached:
+                    yield self.source.problem(
+                        (*p.path, "id"), f"step {p.step.id!r} is unreachable from {start!r}"
+                    )
+            looped = {p.step.id for p in members if p.step.loop is not None}
+            cycle = _find_cycle(
+                {
+                    n: [t for t in ts if t not in looped]
+                    for n, ts in edges.items()
+                    if n not in looped
+                }
+            )
+            if cycle:
+                first = self.by_id[cycle[0]]
+                route = " -> ".join([*cycle, cycle[0]])
+                yield self.source.problem(
+                    (*first.path, "id"),
+                    f"cycle {route} passes through no step with `loop` (add loop: {{max_iterations: N}})",
+                )
+
+    # --- per step ------------------------------------------------------------------------
+
+    def _step(self, p: Placed) -> Iterator[Problem]:
+        s, path = p.step, p.path
+        for field_name in ("timeout",):
+            value = getattr(s, field_name)
+            if value is not None and seconds(value) == 0:
+                yield self.source.problem((*path, field_name), "a duration must be longer than 0s")
+        if isinstance(s, dsl.CallStep):
+            yield from self._call(p)
+        if isinstance(s, dsl.ApprovalStep):
+            if s.auto_decision:
+                yield from self._expr(
+                    p, (*path, "auto_decision", "when"), s.auto_decision.when, want_bool=True
+                )
+            if s.title:
+                yield from self._expr(p, (*path, "title"), s.title)
+            for i, f in enumerate(s.form):
+                if f.type == "choice" and not f.options:
+                    yield self.source.problem(
+                        (*path, "form", i), f"choice field {f.name!r} needs options"
+                    )
+        if isinstance(s, dsl.DecideStep):
+            for i, branch in enumerate(s.branches):
+                yield from self._expr(
+                    p, (*path, "branches", i, "when"), branch.when, want_bool=True
+                )
+        if isinstance(s, dsl.SetStep):
+            for key, expr in s.values.items():
+                yield from self._expr(p, (*path, "values", key), expr)
+        if isinstance(s, dsl.WaitStep):
+            if (s.event is None) == (s.timer is None):
+                yield self.source.problem(
+                    path, "a wait step waits for exactly one of `event` or `timer`"
+                )
+            if s.event is not None:
+                yield from self._expr(p, (*path, "event", "correlation"), s.event.correlation)
+                if s.timeout is None:
+                    yield self.source.problem(
+                        path, "an event wait needs a `timeout` (and usually `on_timeout`)"
+                    )
+        if isinstance(s, dsl.NotifyStep):
+            if s.to is None and s.address is None:
+                yield self.source.problem(path, "a notify step needs `to` (a role) or `address`")
+            if s.address:
+                yield from self._expr(p, (*path, "address"), s.address)
+            for match in _PLACEHOLDER.finditer(s.message):
+                yield from self._expr(p, (*path, "message"), match.group(1), offset=match.start(1))
+        if isinstance(s, dsl.EmitStep):
+            for key, expr in s.payload.items():
+                yield from self._expr(p, (*path, "payload", key), expr)
+        if isinstance(s, dsl.ParallelStep):
+            yield from self._expr(p, (*path, "over"), s.over)
+            if (s.join.policy == "quorum") != (s.join.quorum is not None):
+                yield self.source.problem(
+                    (*path, "join"), "`quorum` is given exactly when policy is quorum"
+                )
+
+    def _call(self, p: Placed) -> Iterator[Problem]:
+        s = p.step
+        assert isinstance(s, dsl.CallStep)
+        connector = self.t.connectors.get(s.connector)
+        if connector is None:
+            declared = ", ".join(sorted(self.t.connectors)) or "none"
+            yield self.source.problem(
+                (*p.path, "connector"),
+                f"connector {s.connector!r} is not declared (declared: {declared})",
+            )
+            return
+        ops: list[tuple[Path, str]] = [(("operation",), s.operation)]
+        if s.compensation:
+            ops.append((("compensation", "operation"), s.compensation.operation))
+        for rel, op in ops:
+            if op not in connector.operations:
+                yield self.source.problem(
+                    (*p.path, *rel),
+                    f"operation {op!r} is not declared on connector {s.connector!r}",
+                )
+        for key, expr in s.input.items():
+            yield from self._expr(p, (*p.path, "input", key), expr)
+        if s.compensation:
+            for key, expr in s.compensation.input.items():
+                yield from self._expr(p, (*p.path, "compensation", "input", key), expr)
+
+    def _expr(
+        self, p: Placed, path: Path, text: str, *, want_bool: bool = False, offset: int = 0
+    ) -> Iterator[Problem]:
+        error = expressions.check(text, aliases=p.aliases, want_bool=want_bool)
+        if error is not None:
+            yield self.source.problem(path, error.message, offset=offset + error.column)
+            return
+        for match in _REF.finditer(text):
+            space, name = match.groups()
+            known: Any = {"steps": self.by_id, "params": self.param_names, "vars": self.var_names}[
+                space
+            ]
+            if space == "params" and not self.param_names:
+                continue
+            if name not in known:
+                what = {
+                    "steps": "step",
+                    "params": "parameter",
+                    "vars": "variable set by a `set` step",
+                }[space]
+                yield self.source.problem(
+                    path, f"{space}.{name}: no such {what}", offset=offset + match.start()
+                )
+
+
+def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
+    """One cycle in a directed graph, as the list of its nodes, or None."""
+    white, grey, black = 0, 1, 2
+    color = dict.fromkeys(edges, white)
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        color[node] = grey
+        stack.append(node)
+        for nxt in edges.get(node, []):
+            if nxt not in color:
+                continue
+            if color[nxt] == grey:
+                return stack[stack.index(nxt) :]
+            if color[nxt] == white and (found := visit(nxt)):
+                return found
+        stack.pop()
+        color[node] = black
+        return None
+
+    for node in edges:
+        if color[node] == white and (found := visit(node)):
+            return found
+    return None
