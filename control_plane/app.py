@@ -17,6 +17,7 @@ from control_plane.api.idempotency import IdempotencyMiddleware
 from control_plane.api.requests import RequestIdMiddleware, configure_logging
 from control_plane.api.system import healthz, readyz
 from control_plane.audit.routes import list_audit
+from control_plane.catalog.routes import CatalogController
 from control_plane.config import Settings, get_settings
 from control_plane.db import Database
 from control_plane.errors import EXCEPTION_HANDLERS
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TenantController,
             UserController,
             ClientController,
+            CatalogController,
         ],
         dependencies={"ctx": Provide(provide_ctx)},
         middleware=[

@@ -18,6 +18,7 @@ import re
 import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -31,6 +32,7 @@ from litestar.routes import HTTPRoute
 
 from control_plane.api.auth import PUBLIC_PATHS
 from control_plane.api.pagination import Page
+from control_plane.catalog import service as catalog
 from control_plane.config import Settings
 from control_plane.context import Ctx
 from control_plane.identity import schemas as ids
@@ -43,9 +45,22 @@ from control_plane.tenancy.service import TRANSITIONS
 from tests.conftest import Tree, World, bearer
 
 #: Path parameters that name an object owned by a node of the tenancy tree.
-SCOPED_PARAMS = ("partner_id", "tenant_id", "region_id", "store_id", "user_id", "client_id")
+SCOPED_PARAMS = (
+    "partner_id",
+    "tenant_id",
+    "region_id",
+    "store_id",
+    "user_id",
+    "client_id",
+    "template_id",
+)
 #: Path parameters that are not object ids, with every value to probe.
-OTHER_PARAMS: dict[str, tuple[str, ...]] = {"action": tuple(TRANSITIONS)}
+OTHER_PARAMS: dict[str, tuple[str, ...]] = {
+    "action": tuple(TRANSITIONS),
+    "semver": ("1.0.0",),
+    "status": ("deprecate", "yank", "restore"),
+}
+TEMPLATE = Path(__file__).resolve().parents[1] / "templates/stock-transfer-approval/1.0.0.yaml"
 SKIPPED_METHODS = frozenset({"OPTIONS", "HEAD"})
 #: Values for body fields, so every generated body is valid for its schema.
 SAMPLE_FIELDS: dict[str, Any] = {
@@ -57,6 +72,9 @@ SAMPLE_FIELDS: dict[str, Any] = {
     "kind": "msp",
     "email": "isolation-probe@example.com",
     "password": "isolation-probe-password",
+    "version": "1.0.0",
+    "partner_id": "01a20000-0000-7000-8000-000000000000",
+    "source": "id: probe",
 }
 #: Below this many cross-tree probes the route discovery must have gone wrong.
 MIN_PROBES = 40
@@ -155,6 +173,8 @@ class Side:
     tree: Tree
     user_id: UUID
     client_id: UUID
+    #: A template private to the tree's partner.
+    template_id: UUID
     extra_region_ids: list[UUID] = field(default_factory=list)
     extra_store_ids: list[UUID] = field(default_factory=list)
 
@@ -167,6 +187,7 @@ class Side:
             "store_id": t.store_id,
             "user_id": self.user_id,
             "client_id": self.client_id,
+            "template_id": self.template_id,
         }
 
     def all_ids(self) -> set[str]:
@@ -174,8 +195,9 @@ class Side:
         return own | {str(i) for i in (*self.extra_region_ids, *self.extra_store_ids)}
 
 
-async def identities(world: World, tree: Tree) -> tuple[UUID, UUID]:
-    """A user and an API client homed in ``tree``'s tenant, made through the services."""
+async def identities(world: World, tree: Tree) -> tuple[UUID, UUID, UUID]:
+    """A user and an API client homed in ``tree``'s tenant and a template private to its
+    partner, made through the services."""
     label = secrets.token_hex(4)
     grant = ids.GrantSpec(role=Role.RETAILER_ADMIN, tenant_id=tree.tenant_id)
 
@@ -192,10 +214,13 @@ async def identities(world: World, tree: Tree) -> tuple[UUID, UUID]:
         client, _, _ = await identity.create_client(
             c, ids.ClientCreate(name=f"erp-{label}", grants=[grant])
         )
-        return user.id, client.id
+        partner = await tenancy.get_partner(c, tree.partner_id)
+        source = TEMPLATE.read_text().replace("owner: platform", f"owner: partner:{partner.slug}")
+        published = await catalog.publish(c, source)
+        return user.id, client.id, published.template.id
 
-    user_id, client_id = await world.run(build)
-    return user_id, client_id
+    user_id, client_id, template_id = await world.run(build)
+    return user_id, client_id, template_id
 
 
 async def add_store(world: World, tree: Tree, region_id: UUID | None = None) -> UUID:

@@ -16,6 +16,7 @@ from cel_expr_python import cel
 
 BASE_VARIABLES = ("input", "params", "vars", "steps", "event", "run")
 _ERROR = re.compile(r"ERROR: <input>:(\d+):(\d+): (.*?)(?: \|| \[INVALID_ARGUMENT\]|$)")
+_UNDECLARED = re.compile(r"undeclared reference to '([^']+)'")
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ def check(
     try:
         compiled = _env(aliases).compile(expression)
     except RuntimeError as exc:
-        return _parse_error(str(exc))
+        return _parse_error(str(exc), expression, aliases)
     if want_bool:
         kind = compiled.return_type()
         if kind != cel.Type.BOOL and kind != cel.Type.DYN:
@@ -52,11 +53,22 @@ def compile_expression(expression: str, *, aliases: tuple[str, ...] = ()) -> cel
     return _env(aliases).compile(expression)
 
 
-def _parse_error(text: str) -> ExprError:
+def _parse_error(text: str, expression: str, aliases: tuple[str, ...] = ()) -> ExprError:
     flat = " ".join(text.split("\n"))
     match = _ERROR.search(flat)
     if not match:
         return ExprError(0, flat.strip())
-    column = int(match.group(2)) - 1
+    # CEL counts lines and columns (1-based) inside the expression; make it one offset.
+    line, column = int(match.group(1)), int(match.group(2)) - 1
+    column += sum(len(row) + 1 for row in expression.split("\n")[: line - 1])
     message = match.group(3).split(" expecting {")[0].strip()
+    message = message.replace("mismatched input '<EOF>'", "the expression ends too early")
+    undeclared = _UNDECLARED.match(message)
+    if undeclared:
+        # CEL points at the last `.` of a qualified name; point at the unknown name itself.
+        name = undeclared.group(1).split(".")[0]
+        found = expression.rfind(name, 0, column + len(name))
+        column = found if found >= 0 else column
+        known = ", ".join((*BASE_VARIABLES, "now", *aliases))
+        message = f"unknown name {name!r} (an expression sees {known})"
     return ExprError(column, f"CEL: {message}")

@@ -232,7 +232,9 @@ class _Checker:
     def _graph(self) -> Iterator[Problem]:
         for flow, members in self.flows.items():
             ids = {p.step.id for p in members}
-            edges = {p.step.id: [t for _, t in self._edges(p) if t in ids] for p in members}
+            edges: dict[str, list[str]] = {}
+            for p in members:  # a duplicated id (reported by _ids) keeps the edges of both
+                edges.setdefault(p.step.id, []).extend(t for _, t in self._edges(p) if t in ids)
             start = self.t.start if flow == 0 and self.t.start else members[0].step.id
             reached: set[str] = set()
             stack = [start]
@@ -240,9 +242,10 @@ class _Checker:
                 node = stack.pop()
                 if node not in reached:
                     reached.add(node)
-                    stack.extend(edges[node])
+                    stack.extend(edges.get(node, ()))
             for p in members:
-                if p.step.id not in reached:
+                # An unknown start is reported once (by _ids), not as every step unreachable.
+                if start in edges and p.step.id not in reached:
                     yield self.source.problem(
                         (*p.path, "id"), f"step {p.step.id!r} is unreachable from {start!r}"
                     )

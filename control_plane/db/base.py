@@ -84,6 +84,7 @@ SCOPE_IDS = {
     "visible_tenant": "visible_tenant_ids",
     "region": "region_ids",
     "store": "store_ids",
+    "member_partner": "member_partner_ids",
 }
 
 
@@ -96,6 +97,8 @@ class Scoped:
     """
 
     __scope_columns__: ClassVar[dict[str, str]] = {}
+    #: A column whose NULL marks a row every scope may read (platform-owned data).
+    __public_when_null__: ClassVar[str | None] = None
 
     @classmethod
     def scope_clause(cls, scope: Scope) -> ColumnElement[bool]:
@@ -104,12 +107,16 @@ class Scoped:
             for kind, column in cls.__scope_columns__.items()
             if (ids := getattr(scope, SCOPE_IDS[kind]))
         ]
+        if cls.__public_when_null__:
+            terms.append(getattr(cls, cls.__public_when_null__).is_(None))
         return or_(*terms) if terms else false()
 
     @classmethod
     def admits(cls, scope: Scope, values: dict[str, Any]) -> bool:
         """:meth:`scope_clause` evaluated on a row's values (ids as UUIDs or strings)."""
         if scope.platform:
+            return True
+        if cls.__public_when_null__ and values.get(cls.__public_when_null__) is None:
             return True
         for kind, column in cls.__scope_columns__.items():
             value = values.get(column)

@@ -6,5 +6,6 @@ from __future__ import annotations
 def import_all() -> None:
     import control_plane.api.models
     import control_plane.audit.models
+    import control_plane.catalog.models
     import control_plane.identity.models
     import control_plane.tenancy.models  # noqa: F401

@@ -21,6 +21,9 @@ class Scope:
     partial_tenant_ids: frozenset[UUID] = field(default_factory=frozenset)
     region_ids: frozenset[UUID] = field(default_factory=frozenset)
     store_ids: frozenset[UUID] = field(default_factory=frozenset)
+    #: Every partner any grant sits under (a retailer's own MSP, too): for data a partner
+    #: shares with its whole subtree, such as its private workflow templates.
+    member_partner_ids: frozenset[UUID] = field(default_factory=frozenset)
 
     @classmethod
     def system(cls) -> Scope:

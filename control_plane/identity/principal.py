@@ -113,4 +113,5 @@ class Principal:
             partial_tenant_ids=frozenset(t for t in partial if t),
             region_ids=frozenset(r for r in regions if r),
             store_ids=frozenset(s for s in stores if s),
+            member_partner_ids=frozenset(g.partner_id for g in grants if g.partner_id),
         )

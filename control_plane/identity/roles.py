@@ -35,7 +35,15 @@ ROLE_LEVELS: dict[Role, frozenset[Level]] = {
 }
 
 _READ = frozenset(
-    {"partners:read", "tenants:read", "stores:read", "users:read", "clients:read", "audit:read"}
+    {
+        "partners:read",
+        "tenants:read",
+        "stores:read",
+        "users:read",
+        "clients:read",
+        "audit:read",
+        "catalog:read",
+    }
 )
 
 #: Permissions are "<resource>:<action>"; "*" means every permission.
@@ -50,11 +58,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "stores:write",
         "users:write",
         "clients:write",
+        "catalog:write",
     },
     Role.PARTNER_OPERATOR: _READ | {"stores:write"},
     Role.RETAILER_ADMIN: _READ | {"tenants:write", "stores:write", "users:write", "clients:write"},
-    Role.REGIONAL_MANAGER: frozenset({"tenants:read", "stores:read", "stores:write"}),
-    Role.STORE_MANAGER: frozenset({"tenants:read", "stores:read"}),
+    Role.REGIONAL_MANAGER: frozenset(
+        {"tenants:read", "stores:read", "stores:write", "catalog:read"}
+    ),
+    Role.STORE_MANAGER: frozenset({"tenants:read", "stores:read", "catalog:read"}),
 }
 
 
