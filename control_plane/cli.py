@@ -466,6 +466,77 @@ def catalog_lint(paths: tuple[Path, ...]) -> None:
     console.print(f"{summary}: all valid")
 
 
+@catalog.command("publish")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.pass_obj
+@handle_errors
+def catalog_publish(settings: Settings, paths: tuple[Path, ...]) -> None:
+    """Lint, then publish every version found; identical content again is a no-op."""
+    from control_plane.catalog import service
+    from control_plane.catalog.lint import lint_paths
+
+    report = lint_paths(paths)
+    if report.problems:
+        for problem in report.problems:
+            err.print(escape(str(problem)), highlight=False, soft_wrap=True)
+        fail(f"{len(report.problems)} problem(s): nothing published")
+    counts = {"published": 0, "unchanged": 0, "refused": 0}
+    for path, template in report.templates:
+        label = f"{template.id} {template.version}"
+        try:
+            text, shown = path.read_text(encoding="utf-8"), str(path)
+            result = run(settings, lambda c: service.publish(c, text, shown))  # noqa: B023
+        except StoreOpsError as exc:
+            counts["refused"] += 1
+            err.print(f"[red]refused[/red]   {escape(label)}: {escape(exc.detail)}", soft_wrap=True)
+            continue
+        state = "published" if result.created else "unchanged"
+        counts[state] += 1
+        console.print(f"{state:<10}{escape(label)}", highlight=False)
+    console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+    if counts["refused"]:
+        sys.exit(1)
+
+
+@catalog.command("diff")
+@click.argument("template_slug")
+@click.argument("old")
+@click.argument("new")
+@click.option("--owner", default="platform", show_default=True, help="platform or a partner slug")
+@click.pass_obj
+@handle_errors
+def catalog_diff(settings: Settings, template_slug: str, old: str, new: str, owner: str) -> None:
+    """Show what changed between two published versions, breaking changes first."""
+    from control_plane.catalog import service
+
+    async def go(c: Ctx) -> Any:
+        line = await service.find_template(c, template_slug, owner)
+        return await service.diff(c, line.id, old, new)
+
+    result = run(settings, go)
+    for change in result.breaking:
+        console.print(f"[yellow]breaking:[/yellow] {escape(change)}")
+    console.print(escape(result.unified) or "no differences", highlight=False, soft_wrap=True)
+
+
+@catalog.command("docs")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("docs/templates"), show_default=True
+)
+@handle_errors
+def catalog_docs(paths: tuple[Path, ...], out: Path) -> None:
+    """Write one Markdown page per template version, with a Mermaid flow of its steps."""
+    from control_plane.catalog.docs import write_docs
+    from control_plane.catalog.lint import lint_paths
+
+    report = lint_paths(paths)
+    if report.problems:
+        fail(f"{len(report.problems)} problem(s); run `storeops catalog lint` first")
+    written = write_docs([t for _, t in report.templates], out)
+    console.print(f"wrote {len(written)} page(s) to {out}")
+
+
 # --- demo -------------------------------------------------------------------------------
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from control_plane.contracts import compat
 from control_plane.contracts.dsl import Template
 from control_plane.contracts.source import Problem
 from control_plane.contracts.validate import lint
@@ -46,6 +48,7 @@ def lint_file(path: Path) -> tuple[Template | None, list[Problem]]:
 
 
 def lint_paths(paths: Iterable[Path]) -> LintReport:
+    """Lint each file, then semver across the versions of each template found."""
     report = LintReport()
     for path in template_files(paths):
         report.files += 1
@@ -53,4 +56,16 @@ def lint_paths(paths: Iterable[Path]) -> LintReport:
         report.problems.extend(problems)
         if template is not None and not problems:
             report.templates.append((path, template))
+    report.templates.sort(key=lambda item: (item[1].id, compat.semver(item[1].version)))
+    for (_, older), (path, newer) in itertools.pairwise(report.templates):
+        if older.id == newer.id:
+            problem = compat.bump_problem(older, newer)
+            if problem:
+                line = _line_of(path, "version:")
+                report.problems.append(Problem(str(path), line, 1, "version", problem))
     return report
+
+
+def _line_of(path: Path, prefix: str) -> int:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return next((i for i, text in enumerate(lines, 1) if text.startswith(prefix)), 1)

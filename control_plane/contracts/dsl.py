@@ -85,8 +85,8 @@ class Retry(Strict, kw_only=True):
     backoff: Literal["fixed", "exponential"] = "exponential"
     initial: Duration = "2s"
     max: Duration = "5m"
-    #: Error classes that retry: timeout, connection, 5xx, 429, 409.
-    retry_on: list[Literal["timeout", "connection", "5xx", "429", "409"]] = msgspec.field(
+    #: Error classes that retry: timeout, connection, 5xx, 429, 409 (numbers may go unquoted).
+    retry_on: list[Literal["timeout", "connection", "5xx", "429", "409", 429, 409]] = msgspec.field(
         default_factory=lambda: ["timeout", "connection", "5xx", "429"]
     )
 

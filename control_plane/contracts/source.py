@@ -42,6 +42,9 @@ class Source:
     data: Any
     lines: list[str] = field(default_factory=list)
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    text: str = ""
+    #: Scalars by path: (index of the node in ``text``, YAML style, decoded value).
+    scalars: dict[Path, tuple[int, str | None, str]] = field(default_factory=dict)
 
     def position(self, path: Path) -> tuple[int, int]:
         """1-based (line, column) of the value at ``path``, or of its nearest ancestor."""
@@ -55,11 +58,47 @@ class Source:
     def problem(self, path: Path, message: str, *, offset: int | None = None) -> Problem:
         """A problem at ``path``; ``offset`` points inside a scalar (e.g. a CEL column)."""
         line, column = self.position(path)
-        if offset is not None:
+        inside = self._inside(path, offset) if offset is not None else None
+        if inside is not None:
+            line, column = inside
+        elif offset is not None:
             text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
             quoted = text[column - 1 : column] in {"'", '"'}
             column += offset + (1 if quoted else 0)
         return Problem(self.file, line, column, render_path(path), message)
+
+    def _inside(self, path: Path, offset: int) -> tuple[int, int] | None:
+        """Where character ``offset`` of a scalar's value stands in the text: quotes,
+        escapes, block scalars and folded lines mean it is not just column + offset."""
+        if path not in self.scalars:
+            return None
+        i, style, value = self.scalars[path]
+        text, offset = self.text, min(offset, len(value))
+        if style in ("|", ">"):
+            i = text.find("\n", i) + 1  # the content starts below the header
+            if i == 0:
+                return None
+        elif style in ("'", '"'):
+            i += 1
+        k = 0
+        while k < offset and i < len(text):
+            if value[k].isspace() or (k == 0 and text[i].isspace()):
+                # A run of spaces and line breaks (folded, indented) in either.
+                while k < offset and value[k].isspace():
+                    k += 1
+                while i < len(text) and text[i].isspace():
+                    i += 1
+            elif style == "'" and value[k] == "'" and text.startswith("''", i):
+                i, k = i + 2, k + 1
+            elif style == '"' and text[i] == "\\":
+                i += {"x": 4, "u": 6, "U": 10}.get(text[i + 1 : i + 2], 2)
+                k += 1
+            elif text[i] == value[k]:
+                i, k = i + 1, k + 1
+            else:
+                return None
+        line = text.count("\n", 0, i) + 1
+        return line, i - text.rfind("\n", 0, i)
 
 
 def render_path(path: Path) -> str:
@@ -94,7 +133,7 @@ def load(text: str, file: str) -> Source:
         raise TemplateError([Problem(file, line, column, "", f"YAML: {message}")]) from None
     finally:
         loader.dispose()
-    source = Source(file, data, lines=text.splitlines())
+    source = Source(file, data, lines=text.splitlines(), text=text)
     problems: list[Problem] = []
     _index(node, (), source, problems)
     if problems:
@@ -104,6 +143,8 @@ def load(text: str, file: str) -> Source:
 
 def _index(node: yaml.Node, path: Path, source: Source, problems: list[Problem]) -> None:
     source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.ScalarNode):
+        source.scalars[path] = (node.start_mark.index, node.style, str(node.value))
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:

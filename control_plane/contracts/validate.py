@@ -26,7 +26,7 @@ from control_plane.contracts.source import (
 )
 
 _UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
-_REF = re.compile(r"\b(steps|params|vars)\.([A-Za-z_][A-Za-z0-9_]*)")
+_REF = re.compile(r"(?<![\w.])(steps|params|vars)\.([A-Za-z_][A-Za-z0-9_]*)")
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 _DURATION = re.compile(r"(\d+)([dhms])")
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -76,6 +76,7 @@ def lint(
 
 _REGEX = re.compile(r"Expected `str` matching regex '.*'")
 _DURATION_FIELDS = {"timeout", "initial", "max", "after", "duration", "timer"}
+_DEFAULT_FORMAT = "a value in the documented format"
 _FORMATS = {
     "version": "a semantic version like 1.4.0",
     "owner": "platform or partner:<slug>",
@@ -91,13 +92,81 @@ def _expected_format(path: Path) -> str:
         if path == ("id",):
             return "a template id: lowercase letters, digits and inner hyphens, 3-64 characters"
         return "a step id: a lowercase letter, then lowercase letters, digits or _"
-    return _FORMATS.get(leaf, "a value in the documented format")
+    return _FORMATS.get(leaf, _DEFAULT_FORMAT)
+
+
+def _data_at(data: Any, path: Path) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def _choices() -> dict[str, tuple[str, ...]]:
+    """The accepted values of every enumerated DSL field (and dict key), by field name."""
+    found: dict[str, tuple[str, ...]] = {}
+    seen: set[type] = set()
+
+    def visit(info: Any, name: str) -> None:
+        if isinstance(info, msgspec.inspect.LiteralType):
+            found[name] = tuple(str(v) for v in info.values)
+        elif isinstance(info, msgspec.inspect.EnumType):
+            found[name] = tuple(str(m.value) for m in info.cls)
+        elif isinstance(info, msgspec.inspect.UnionType):
+            for member in info.types:
+                visit(member, name)
+        elif isinstance(info, msgspec.inspect.ListType):
+            visit(info.item_type, name)
+        elif isinstance(info, msgspec.inspect.DictType):
+            visit(info.key_type, name)
+            visit(info.value_type, name)
+        elif isinstance(info, msgspec.inspect.StructType) and info.cls not in seen:
+            seen.add(info.cls)
+            for f in info.fields:
+                visit(f.type, f.encode_name)
+
+    visit(msgspec.inspect.type_info(dsl.Template), "")
+    return found
+
+
+_CHOICES = _choices()
+_MISSING = re.compile(r"missing required field `([^`]+)`")
+_NUMBER = re.compile(r"Expected `str( \| null)?`, got `(int|float)`")
+_KEY_FORMATS = {
+    "connectors": "a connector name: a lowercase letter, then lowercase letters, digits or _",
+    "values": "a variable name: a lowercase letter, then lowercase letters, digits or _",
+}
 
 
 def _shape_problem(source: Source, message: str) -> Problem:
     text, _, where = message.partition(" - at ")
     path = parse_msgspec_path(where)
+    if where.startswith("`key` in"):
+        # msgspec does not say which key; find it, and point at it.
+        pattern = re.search(r"matching regex '(.*)'", text)
+        named = re.search(r"value '([^']*)'", text)
+        mapping = _data_at(source.data, path)
+        for key in mapping if isinstance(mapping, dict) else ():
+            if (named and key == named.group(1)) or (
+                pattern and not re.fullmatch(pattern.group(1), str(key))
+            ):
+                expected = _KEY_FORMATS.get(str(path[-1]), "a key in the documented format")
+                text = _REGEX.sub(f"Expected {expected}", text)
+                path = (*path, key, KEY)
+                break
     text = _REGEX.sub(f"Expected {_expected_format(path)}", text)
+    number = _NUMBER.match(text)
+    if number and _expected_format(path) != _DEFAULT_FORMAT:
+        # YAML reads 1.0 and 30 as numbers: say what the string should look like.
+        text = f"Expected {_expected_format(path)} (a string), got `{number.group(2)}`"
+    missing = _MISSING.search(text)
+    if missing:
+        path = (*path, missing.group(1))  # placed at its parent, named in the field
+    leaf = next((p for p in reversed(path) if isinstance(p, str) and p != KEY), "")
+    if "Invalid enum value" in text and leaf in _CHOICES:
+        text += f"; one of {', '.join(_CHOICES[leaf])}"
     unknown = _UNKNOWN_FIELD.search(text)
     if unknown:
         key_path = (*path, unknown.group(1), KEY)
