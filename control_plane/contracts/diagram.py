@@ -76,5 +76,7 @@ def _flow(steps: list[dsl.Step], indent: str) -> Iterator[str]:
             )
             text = label.replace('"', "'").replace("|", "/")
             yield (
-                f"{indent}{step.id} -->|{text}| {node}" if text else f"{indent}{step.id} --> {node}"
+                f'{indent}{step.id} -->|"{text}"| {node}'
+                if text
+                else f"{indent}{step.id} --> {node}"
             )

@@ -224,14 +224,17 @@ class _Checker:
         schema = self.t.parameters
         if schema.get("type") != "object":
             yield self.source.problem(
-                ("parameters",), "parameters must be a JSON Schema with type: object"
+                ("parameters", "type") if "type" in schema else ("parameters",),
+                "parameters must be a JSON Schema with type: object",
             )
             return
         try:
             jsonschema.validators.validator_for(schema).check_schema(schema)
         except jsonschema.SchemaError as exc:
             path = ("parameters", *exc.absolute_path)
-            yield self.source.problem(path, f"invalid JSON Schema: {exc.message}")
+            # "not valid under any of the given schemas" (anyOf): say which would do.
+            best = jsonschema.exceptions.best_match(exc.context) if exc.context else exc
+            yield self.source.problem(path, f"invalid JSON Schema: {(best or exc).message}")
 
     def _triggers(self) -> Iterator[Problem]:
         for i, trigger in enumerate(self.t.triggers):
@@ -338,10 +341,15 @@ class _Checker:
 
     def _step(self, p: Placed) -> Iterator[Problem]:
         s, path = p.step, p.path
-        for field_name in ("timeout",):
-            value = getattr(s, field_name)
+        durations: list[tuple[Path, str | None]] = [(("timeout",), s.timeout)]
+        if isinstance(s, dsl.WaitStep):
+            durations.append((("timer",), s.timer))
+        if isinstance(s, dsl.ApprovalStep | dsl.ChecklistStep):
+            durations.append((("sla", "duration"), s.sla.duration if s.sla else None))
+            durations += [(("escalation", i, "after"), e.after) for i, e in enumerate(s.escalation)]
+        for rel, value in durations:
             if value is not None and seconds(value) == 0:
-                yield self.source.problem((*path, field_name), "a duration must be longer than 0s")
+                yield self.source.problem((*path, *rel), "a duration must be longer than 0s")
         if isinstance(s, dsl.CallStep):
             yield from self._call(p)
         if isinstance(s, dsl.ApprovalStep):
@@ -367,7 +375,8 @@ class _Checker:
         if isinstance(s, dsl.WaitStep):
             if (s.event is None) == (s.timer is None):
                 yield self.source.problem(
-                    path, "a wait step waits for exactly one of `event` or `timer`"
+                    (*path, "timer") if s.timer else path,
+                    "a wait step waits for exactly one of `event` or `timer`",
                 )
             if s.event is not None:
                 yield from self._expr(p, (*path, "event", "correlation"), s.event.correlation)
