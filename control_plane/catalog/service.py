@@ -10,7 +10,7 @@ from uuid import UUID
 
 import msgspec
 import yaml
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, text
 
 from control_plane.api.pagination import fetch_page
 from control_plane.audit.service import record
@@ -66,6 +66,13 @@ async def publish(ctx: Ctx, source: str, file: str = "<request>") -> Published:
         )
     owner_id = await _owner(ctx, template.owner)
     owner_key = str(owner_id) if owner_id else "platform"
+    if ctx.session.get_bind().dialect.name == "postgresql":
+        # One publish per template line at a time: a concurrent identical publish then
+        # finds the version and is a no-op instead of racing to the unique constraint.
+        await ctx.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": f"catalog:{owner_key}:{template.id}"},
+        )
     line = await ctx.session.scalar(
         select(CatalogTemplate).where(
             CatalogTemplate.owner_key == owner_key, CatalogTemplate.slug == template.id

@@ -118,6 +118,12 @@ def parse_msgspec_path(text: str) -> Path:
     return tuple(int(index) if index else name for name, index in _MSGSPEC_PATH.findall(text))
 
 
+_YAML_HINTS = (
+    ("mapping values are not allowed here", " (quote a value that contains ': ')"),
+    ("'\\t' that cannot start any token", " (indent with spaces, not tabs)"),
+)
+
+
 def load(text: str, file: str) -> Source:
     """Parse YAML; syntax errors and duplicate keys become :class:`TemplateError`."""
     loader = yaml.SafeLoader(text)
@@ -130,6 +136,7 @@ def load(text: str, file: str) -> Source:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         message = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        message += next((hint for cue, hint in _YAML_HINTS if cue in str(exc.problem)), "")
         raise TemplateError([Problem(file, line, column, "", f"YAML: {message}")]) from None
     finally:
         loader.dispose()

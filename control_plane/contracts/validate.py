@@ -172,7 +172,7 @@ def _shape_problem(source: Source, message: str) -> Problem:
         key_path = (*path, unknown.group(1), KEY)
         if key_path in source.positions:
             path = key_path
-    if path and path[-1] == "kind" and "Invalid value" in text:
+    if path and path[-1] == "kind" and ("Invalid value" in text or missing):
         kinds = "call, approval, checklist, decide, set, wait, notify, emit, parallel, compensate"
         if "triggers" not in path:
             text += f"; a step kind is one of {kinds}"
@@ -194,7 +194,8 @@ class _Checker:
             self.by_id.setdefault(p.step.id, p)
             self.flows.setdefault(p.flow, []).append(p)
         props = template.parameters.get("properties")
-        self.param_names = set(props) if isinstance(props, dict) else set()
+        #: None when the schema lists no ``properties`` (any name may then be supplied).
+        self.param_names = set(props) if isinstance(props, dict) else None
         self.var_names = {
             k for p in self.placed if isinstance(p.step, dsl.SetStep) for k in p.step.values
         }
@@ -439,7 +440,7 @@ class _Checker:
             known: Any = {"steps": self.by_id, "params": self.param_names, "vars": self.var_names}[
                 space
             ]
-            if space == "params" and not self.param_names:
+            if space == "params" and self.param_names is None:
                 continue
             if name not in known:
                 what = {
