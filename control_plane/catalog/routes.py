@@ -86,11 +86,12 @@ class CatalogController(Controller):
         ctx: CtxDep,
         category: FromQuery[str | None] = None,
         owner: FromQuery[str | None] = None,
+        tenant_id: FromQuery[UUID | None] = None,
         limit: Limit = 50,
         cursor: Cursor = None,
     ) -> Page[schemas.Template]:
         rows, nxt = await service.list_templates(
-            ctx, category=category, owner=owner, limit=limit, cursor=cursor
+            ctx, category=category, owner=owner, tenant_id=tenant_id, limit=limit, cursor=cursor
         )
         return Page(items=[await _template(ctx, r) for r in rows], next_cursor=nxt)
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 import msgspec
 import yaml
-from sqlalchemy import Select, select, text
+from sqlalchemy import Select, or_, select, text
 
 from control_plane.api.pagination import fetch_page
 from control_plane.audit.service import record
@@ -20,6 +20,7 @@ from control_plane.contracts import compat, dsl
 from control_plane.contracts.validate import lint
 from control_plane.db import utcnow
 from control_plane.errors import Conflict, Forbidden, InvalidInput, NotFound
+from control_plane.tenancy import service as tenancy
 from control_plane.tenancy.models import Partner
 
 STATUSES = ("published", "deprecated", "yanked")
@@ -196,10 +197,24 @@ async def list_templates(
     *,
     category: str | None = None,
     owner: str | None = None,
+    tenant_id: UUID | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> tuple[Sequence[CatalogTemplate], str | None]:
+    """Templates the caller may see; with ``tenant_id``, those that tenant may run: its
+    partner's and the platform's, narrowed by its effective ``allowed_templates``."""
     stmt: Select[Any] = select(CatalogTemplate)
+    if tenant_id is not None:
+        tenant = await tenancy.get_tenant(ctx, tenant_id)
+        stmt = stmt.where(
+            or_(
+                CatalogTemplate.owner_partner_id.is_(None),
+                CatalogTemplate.owner_partner_id == tenant.partner_id,
+            )
+        )
+        allowed = (await tenancy.effective_settings(ctx, tenant_id))[0].get("allowed_templates")
+        if isinstance(allowed, list) and "*" not in allowed:
+            stmt = stmt.where(CatalogTemplate.slug.in_([str(a) for a in allowed]))
     if category:
         stmt = stmt.where(CatalogTemplate.category == category)
     if owner == "platform":

@@ -207,3 +207,35 @@ async def test_the_dsl_schema_is_served(client: httpx.AsyncClient, world: World)
     assert res.status_code == 200
     schema: dict[str, Any] = res.json()
     assert "Template" in schema["$defs"]
+
+
+async def test_a_tenants_catalog_follows_its_allowed_templates(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    token = await platform_token(world)
+    tree = await world.tree()
+    keep, drop = f"keep-{secrets.token_hex(3)}", f"drop-{secrets.token_hex(3)}"
+    for slug in (keep, drop):
+        assert (await publish(client, token, variant(slug))).status_code == 201
+    url = f"/api/v1/catalog/templates?tenant_id={tree.tenant_id}&limit=200"
+    before = {
+        t["slug"]
+        for t in (await client.get(url, headers=bearer(tree.tenant_token))).json()["items"]
+    }
+    assert {keep, drop} <= before
+    patched = await client.patch(
+        f"/api/v1/tenants/{tree.tenant_id}",
+        json={"settings": {"allowed_templates": [keep]}},
+        headers=bearer(tree.partner_token),
+    )
+    assert patched.status_code == 200, patched.text
+    after = {
+        t["slug"]
+        for t in (await client.get(url, headers=bearer(tree.tenant_token))).json()["items"]
+    }
+    assert after == {keep}
+    other = await world.tree()
+    hidden = await client.get(
+        f"/api/v1/catalog/templates?tenant_id={other.tenant_id}", headers=bearer(tree.tenant_token)
+    )
+    assert hidden.status_code == 404
