@@ -472,6 +472,13 @@ def catalog_lint(paths: tuple[Path, ...]) -> None:
 @handle_errors
 def catalog_publish(settings: Settings, paths: tuple[Path, ...]) -> None:
     """Lint, then publish every version found; identical content again is a no-op."""
+    counts = _publish(settings, paths, quiet=False)
+    console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
+    if counts["refused"]:
+        sys.exit(1)
+
+
+def _publish(settings: Settings, paths: Sequence[Path], *, quiet: bool) -> dict[str, int]:
     from control_plane.catalog import service
     from control_plane.catalog.lint import lint_paths
 
@@ -483,8 +490,8 @@ def catalog_publish(settings: Settings, paths: tuple[Path, ...]) -> None:
     counts = {"published": 0, "unchanged": 0, "refused": 0}
     for path, template in report.templates:
         label = f"{template.id} {template.version}"
+        text, shown = path.read_text(encoding="utf-8"), str(path)
         try:
-            text, shown = path.read_text(encoding="utf-8"), str(path)
             result = run(settings, lambda c: service.publish(c, text, shown))  # noqa: B023
         except StoreOpsError as exc:
             counts["refused"] += 1
@@ -492,10 +499,9 @@ def catalog_publish(settings: Settings, paths: tuple[Path, ...]) -> None:
             continue
         state = "published" if result.created else "unchanged"
         counts[state] += 1
-        console.print(f"{state:<10}{escape(label)}", highlight=False)
-    console.print(", ".join(f"{n} {k}" for k, n in counts.items()))
-    if counts["refused"]:
-        sys.exit(1)
+        if not quiet:
+            console.print(f"{state:<10}{escape(label)}", highlight=False)
+    return counts
 
 
 @catalog.command("diff")
@@ -560,6 +566,14 @@ def demo(settings: Settings, reset: bool, serve_after: bool) -> None:
     run(settings, lambda c: ensure_signing_key(c, settings))
     with console.status("seeding demo data"):
         result = run(settings, seed)
+    library = Path(__file__).resolve().parents[1] / "templates"
+    if library.is_dir():
+        with console.status("publishing the workflow template library"):
+            published = _publish(settings, [library], quiet=True)
+        console.print(
+            f"template catalog: {published['published']} published, "
+            f"{published['unchanged']} already there"
+        )
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"\n[bold]StoreOps control plane[/bold] at {base}")
     console.print(f"  API docs (OpenAPI)  {base}/schema/openapi.json")
