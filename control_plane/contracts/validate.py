@@ -111,7 +111,7 @@ def _choices() -> dict[str, tuple[str, ...]]:
 
     def visit(info: Any, name: str) -> None:
         if isinstance(info, msgspec.inspect.LiteralType):
-            found[name] = tuple(str(v) for v in info.values)
+            found[name] = tuple(dict.fromkeys(str(v) for v in info.values))
         elif isinstance(info, msgspec.inspect.EnumType):
             found[name] = tuple(str(m.value) for m in info.cls)
         elif isinstance(info, msgspec.inspect.UnionType):
@@ -164,7 +164,8 @@ def _shape_problem(source: Source, message: str) -> Problem:
     missing = _MISSING.search(text)
     if missing:
         path = (*path, missing.group(1))  # placed at its parent, named in the field
-    leaf = next((p for p in reversed(path) if isinstance(p, str) and p != KEY), "")
+    named_by = path[:-2] if path and path[-1] == KEY else path  # a key: its mapping's name
+    leaf = next((p for p in reversed(named_by) if isinstance(p, str)), "")
     if "Invalid enum value" in text and leaf in _CHOICES:
         text += f"; one of {', '.join(_CHOICES[leaf])}"
     unknown = _UNKNOWN_FIELD.search(text)
@@ -333,8 +334,15 @@ class _Checker:
             if cycle:
                 first = self.by_id[cycle[0]]
                 route = " -> ".join([*cycle, cycle[0]])
+                # Point at the edge that closes the cycle (the way back), not at a step.
+                closing = (*first.path, "id")
+                for p in members:
+                    if p.step.id == cycle[-1]:
+                        closing = next(
+                            (path for path, t in self._edges(p) if t == cycle[0]), closing
+                        )
                 yield self.source.problem(
-                    (*first.path, "id"),
+                    closing,
                     f"cycle {route} passes through no step with `loop` (add loop: {{max_iterations: N}})",
                 )
 
