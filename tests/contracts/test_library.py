@@ -30,3 +30,16 @@ def test_template_lints_clean(path: Path) -> None:
 def test_template_matches_the_json_schema(path: Path) -> None:
     schema = dsl.json_schema()
     jsonschema.validators.validator_for(schema)(schema).validate(yaml.safe_load(path.read_text()))
+
+
+def test_the_committed_docs_are_current(tmp_path: Path) -> None:
+    """docs/templates is what `storeops catalog docs templates` writes today."""
+    from control_plane.catalog.docs import write_docs
+
+    report = lint_paths([TEMPLATES])
+    written = write_docs([t for _, t in report.templates], tmp_path)
+    committed = TEMPLATES.parent / "docs" / "templates"
+    for page in written:
+        assert (committed / page.name).read_text() == page.read_text(), (
+            f"docs/templates/{page.name} is stale: run storeops catalog docs templates"
+        )
