@@ -37,6 +37,16 @@ async def _template(ctx: Ctx, line: CatalogTemplate) -> schemas.Template:
     )
 
 
+async def _published(ctx: Ctx, result: service.Published) -> Response[schemas.Published]:
+    """201 when a version was created, 200 when identical content was already there."""
+    body = schemas.Published(
+        created=result.created,
+        template=await _template(ctx, result.template),
+        version=_version(result.version),
+    )
+    return Response(body, status_code=201 if result.created else 200)
+
+
 def _version(row: CatalogVersion) -> schemas.Version:
     return schemas.Version(
         id=row.id,
@@ -73,12 +83,7 @@ class CatalogController(Controller):
         self, ctx: CtxDep, data: JSONBody[schemas.PublishRequest]
     ) -> Response[schemas.Published]:
         result = await service.publish(ctx, data.source)
-        body = schemas.Published(
-            created=result.created,
-            template=await _template(ctx, result.template),
-            version=_version(result.version),
-        )
-        return Response(body, status_code=201 if result.created else 200)
+        return await _published(ctx, result)
 
     @get("/templates", operation_id="listTemplates")
     async def list_(
@@ -119,13 +124,8 @@ class CatalogController(Controller):
         status: FromPath[str],
         data: JSONBody[schemas.StatusChange | None] = None,
     ) -> schemas.Version:
-        target = {"deprecate": "deprecated", "yank": "yanked", "restore": "published"}.get(
-            status, status
-        )
-        row = await service.set_status(
-            ctx, template_id, semver, target, data.note if data else None
-        )
-        return _version(row)
+        note = data.note if data else None
+        return _version(await service.set_status(ctx, template_id, semver, status, note))
 
     @post(
         "/templates/{template_id:uuid}/fork", operation_id="forkTemplate", opt={"idempotent": True}
@@ -134,12 +134,7 @@ class CatalogController(Controller):
         self, ctx: CtxDep, template_id: FromPath[UUID], data: JSONBody[schemas.ForkRequest]
     ) -> Response[schemas.Published]:
         result = await service.fork(ctx, template_id, data.version, data.partner_id, data.slug)
-        body = schemas.Published(
-            created=result.created,
-            template=await _template(ctx, result.template),
-            version=_version(result.version),
-        )
-        return Response(body, status_code=201 if result.created else 200)
+        return await _published(ctx, result)
 
     @get(
         "/templates/{template_id:uuid}/diff",

@@ -23,7 +23,8 @@ from control_plane.errors import Conflict, Forbidden, InvalidInput, NotFound
 from control_plane.tenancy import service as tenancy
 from control_plane.tenancy.models import Partner
 
-STATUSES = ("published", "deprecated", "yanked")
+#: Lifecycle action -> the status it leads to.
+ACTIONS = {"deprecate": "deprecated", "yank": "yanked", "restore": "published"}
 
 
 class BreakingChange(InvalidInput):
@@ -246,11 +247,12 @@ async def get_version(ctx: Ctx, template_id: UUID, version: str) -> CatalogVersi
 
 
 async def set_status(
-    ctx: Ctx, template_id: UUID, version: str, status: str, note: str | None = None
+    ctx: Ctx, template_id: UUID, version: str, action: str, note: str | None = None
 ) -> CatalogVersion:
     """Deprecate (still deployable, flagged), yank (no new deployments) or restore."""
-    if status not in STATUSES:
-        raise InvalidInput(f"status must be one of {', '.join(STATUSES)}")
+    if action not in ACTIONS:
+        raise InvalidInput(f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+    status = ACTIONS[action]
     row = await get_version(ctx, template_id, version)
     _require_owner(ctx, row.owner_partner_id)
     before = {"status": row.status}
