@@ -24,6 +24,14 @@ from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.identity.keys import KeyRing
 from control_plane.identity.routes import ClientController, UserController, jwks, login, oauth_token
 from control_plane.identity.tokens import TokenService
+from control_plane.secrets.factory import make_store
+from control_plane.secrets.routes import (
+    PartnerSecretController,
+    TenantSecretController,
+    issue_runtime_access,
+    provide_secret_store,
+    resolve_secret,
+)
 from control_plane.tenancy.routes import PartnerController, TenantController
 
 
@@ -64,8 +72,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             UserController,
             ClientController,
             CatalogController,
+            TenantSecretController,
+            PartnerSecretController,
+            issue_runtime_access,
+            resolve_secret,
         ],
-        dependencies={"ctx": Provide(provide_ctx)},
+        dependencies={
+            "ctx": Provide(provide_ctx),
+            "store": Provide(provide_secret_store, sync_to_thread=False),
+        },
         middleware=[
             RequestIdMiddleware,
             prometheus.middleware,
@@ -87,6 +102,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=settings.max_body_bytes,
         on_shutdown=[shutdown],
-        state=State({"settings": settings, "db": db, "tokens": tokens, "redis": redis}),
+        state=State(
+            {
+                "settings": settings,
+                "db": db,
+                "tokens": tokens,
+                "redis": redis,
+                "secrets": make_store(settings),
+            }
+        ),
         debug=False,
     )

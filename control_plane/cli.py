@@ -442,6 +442,120 @@ def audit_verify(settings: Settings) -> None:
     console.print(f"audit chain intact: {count} entries")
 
 
+# --- secrets ----------------------------------------------------------------------------
+
+
+@main.group()
+def secret() -> None:
+    """Partner and tenant secrets: values go in from stdin or a file, never from argv."""
+
+
+def _secret_owner(tenant: str | None, partner: str | None) -> tuple[str, str]:
+    if (tenant is None) == (partner is None):
+        raise ValueError("name exactly one owner: --tenant <id or slug> or --partner <id or slug>")
+    return ("tenants", tenant) if tenant else ("partners", partner or "")
+
+
+def _secret_value(file: Path | None) -> str:
+    if file is not None:
+        value = file.read_text(encoding="utf-8")
+    elif sys.stdin.isatty():
+        value = click.prompt("value", hide_input=True, confirmation_prompt=True)
+    else:
+        value = sys.stdin.read()
+    value = value.removesuffix("\n")
+    if not value:
+        raise ValueError("the secret value is empty")
+    return value
+
+
+SecretAction = Callable[..., Awaitable[None]]
+
+
+def _secret_command(
+    name: str, help_text: str, *, takes_value: bool
+) -> Callable[[SecretAction], click.Command]:
+    def decorate(fn: SecretAction) -> click.Command:
+        @secret.command(name, help=help_text)
+        @click.option("--tenant", default=None, help="tenant id or slug")
+        @click.option("--partner", default=None, help="partner id or slug")
+        @click.argument("secret_name", required=name != "list")
+        @click.option(
+            "--file",
+            "file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="read the value from this file" if takes_value else "unused",
+        )
+        @click.pass_obj
+        @handle_errors
+        def command(
+            settings: Settings,
+            tenant: str | None,
+            partner: str | None,
+            secret_name: str | None,
+            file: Path | None,
+        ) -> None:
+            from control_plane.secrets.factory import make_store
+
+            kind, ref = _secret_owner(tenant, partner)
+            value = _secret_value(file) if takes_value else None
+            store = make_store(settings)
+
+            async def go(c: Ctx) -> Any:
+                from control_plane.tenancy.models import Partner, Tenant
+
+                owner_id = await _by_slug(c, Tenant if kind == "tenants" else Partner, ref)
+                return await fn(c, store, kind, owner_id, secret_name, value)
+
+            run(settings, go)
+
+        return command
+
+    return decorate
+
+
+@_secret_command("set", "Create a secret (value from stdin or --file).", takes_value=True)
+async def secret_set(c: Ctx, store: Any, kind: Any, owner_id: UUID, name: str, value: str) -> None:
+    from control_plane.secrets import service
+
+    meta = await service.create(c, store, kind, owner_id, name, value)
+    console.print(f"created {meta.name} version {meta.version}")
+
+
+@_secret_command("rotate", "Write a new version (value from stdin or --file).", takes_value=True)
+async def secret_rotate(
+    c: Ctx, store: Any, kind: Any, owner_id: UUID, name: str, value: str
+) -> None:
+    from control_plane.secrets import service
+
+    meta = await service.rotate(c, store, kind, owner_id, name, value)
+    console.print(f"rotated {meta.name} to version {meta.version}")
+
+
+@_secret_command("delete", "Soft-delete the current version.", takes_value=False)
+async def secret_delete(c: Ctx, store: Any, kind: Any, owner_id: UUID, name: str, _: None) -> None:
+    from control_plane.secrets import service
+
+    await service.delete(c, store, kind, owner_id, name)
+    console.print(f"deleted {name}")
+
+
+@_secret_command("list", "List secrets' metadata (never values).", takes_value=False)
+async def secret_list(c: Ctx, store: Any, kind: Any, owner_id: UUID, _name: None, _: None) -> None:
+    from control_plane.secrets import service
+
+    metas = await service.list_metadata(c, store, kind, owner_id)
+    table(
+        "Secrets",
+        ["name", "version", "updated", "by", "deleted"],
+        [
+            (m.name, m.version, f"{m.updated_at:%Y-%m-%d %H:%M}", m.updated_by, m.deleted)
+            for m in metas
+        ],
+    )
+
+
 # --- catalog ----------------------------------------------------------------------------
 
 

@@ -39,6 +39,18 @@ class Settings:
     key_retirement_seconds: int = 0
     max_body_bytes: int = 1_048_576
     idempotency_ttl_hours: int = 24
+    #: Where secret values live: "local" (AES-GCM files under home) or "vault".
+    secrets_backend: str = "local"
+    #: The local store's master key: base64 of 32 bytes, or a file holding it. With
+    #: neither, embedded mode creates <home>/master.key (mode 0600) on first use.
+    master_key: str = ""
+    master_key_file: str = ""
+    vault_addr: str = ""
+    vault_token: str = ""
+    vault_mount: str = "secret"
+    vault_prefix: str = "storeops"
+    #: How long a runtime may cache a resolved secret value, in seconds.
+    secret_cache_seconds: int = 300
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -47,6 +59,10 @@ class Settings:
         if not self.database_url:
             url = f"sqlite+aiosqlite:///{self.home / 'control_plane.db'}"
             object.__setattr__(self, "database_url", url)
+        if self.secrets_backend not in {"local", "vault"}:
+            raise ValueError(
+                f"STOREOPS_SECRETS_BACKEND={self.secrets_backend!r}: use local or vault"
+            )
         if self.jwt_algorithm not in {"Ed25519", "RS256"}:
             raise ValueError(f"STOREOPS_JWT_ALGORITHM={self.jwt_algorithm!r}: use Ed25519 or RS256")
 

@@ -39,6 +39,7 @@ from control_plane.identity import schemas as ids
 from control_plane.identity import service as identity
 from control_plane.identity.principal import Grant
 from control_plane.identity.roles import Role
+from control_plane.secrets import service as secret_service
 from control_plane.tenancy import schemas as ts
 from control_plane.tenancy import service as tenancy
 from control_plane.tenancy.service import TRANSITIONS
@@ -59,12 +60,13 @@ OTHER_PARAMS: dict[str, tuple[str, ...]] = {
     "action": tuple(TRANSITIONS),
     "semver": ("1.0.0",),
     "status": ("deprecate", "yank", "restore"),
+    "name": ("erp-api-key",),
 }
 TEMPLATE = Path(__file__).resolve().parents[1] / "templates/stock-transfer-approval/1.0.0.yaml"
 SKIPPED_METHODS = frozenset({"OPTIONS", "HEAD"})
 #: Values for body fields, so every generated body is valid for its schema.
 SAMPLE_FIELDS: dict[str, Any] = {
-    "name": "isolation probe",
+    "name": "isolation-probe",
     "reason": "isolation probe",
     "slug": "isolation-probe",
     "code": "PROBE-1",
@@ -75,6 +77,7 @@ SAMPLE_FIELDS: dict[str, Any] = {
     "version": "1.0.0",
     "partner_id": "01a20000-0000-7000-8000-000000000000",
     "source": "id: probe",
+    "value": "isolation-probe-value",
 }
 #: Below this many cross-tree probes the route discovery must have gone wrong.
 MIN_PROBES = 40
@@ -217,6 +220,13 @@ async def identities(world: World, tree: Tree) -> tuple[UUID, UUID, UUID]:
         partner = await tenancy.get_partner(c, tree.partner_id)
         source = TEMPLATE.read_text().replace("owner: platform", f"owner: partner:{partner.slug}")
         published = await catalog.publish(c, source)
+        store = world.app.state.secrets
+        await secret_service.create(
+            c, store, "tenants", tree.tenant_id, "erp-api-key", "tenant-value"
+        )
+        await secret_service.create(
+            c, store, "partners", tree.partner_id, "erp-api-key", "partner-value"
+        )
         return user.id, client.id, published.template.id
 
     user_id, client_id, template_id = await world.run(build)

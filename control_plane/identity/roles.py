@@ -13,6 +13,8 @@ class Role(StrEnum):
     RETAILER_ADMIN = "retailer_admin"
     REGIONAL_MANAGER = "regional_manager"
     STORE_MANAGER = "store_manager"
+    #: A retailer's runtime process: reads its own tenant's secrets through the broker.
+    TENANT_RUNTIME = "tenant_runtime"
 
 
 class Level(StrEnum):
@@ -32,6 +34,7 @@ ROLE_LEVELS: dict[Role, frozenset[Level]] = {
     Role.RETAILER_ADMIN: frozenset({Level.TENANT}),
     Role.REGIONAL_MANAGER: frozenset({Level.REGION}),
     Role.STORE_MANAGER: frozenset({Level.STORE}),
+    Role.TENANT_RUNTIME: frozenset({Level.TENANT}),
 }
 
 _READ = frozenset(
@@ -59,13 +62,24 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "users:write",
         "clients:write",
         "catalog:write",
+        "secrets:read",
+        "secrets:write",
     },
     Role.PARTNER_OPERATOR: _READ | {"stores:write"},
-    Role.RETAILER_ADMIN: _READ | {"tenants:write", "stores:write", "users:write", "clients:write"},
+    Role.RETAILER_ADMIN: _READ
+    | {
+        "tenants:write",
+        "stores:write",
+        "users:write",
+        "clients:write",
+        "secrets:read",
+        "secrets:write",
+    },
     Role.REGIONAL_MANAGER: frozenset(
         {"tenants:read", "stores:read", "stores:write", "catalog:read"}
     ),
     Role.STORE_MANAGER: frozenset({"tenants:read", "stores:read", "catalog:read"}),
+    Role.TENANT_RUNTIME: frozenset({"secrets:resolve", "catalog:read"}),
 }
 
 

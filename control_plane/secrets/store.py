@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 OwnerKind = Literal["partners", "tenants"]
@@ -79,6 +79,7 @@ class Secret:
         return f"Secret({self.meta.name!r}, version={self.meta.version}, value=<redacted>)"
 
 
+@runtime_checkable
 class SecretStore(Protocol):
     async def put(
         self, path: SecretPath, value: str, *, actor: str, cas: int | None = None

@@ -11,6 +11,8 @@ from control_plane.api.auth import requires
 from control_plane.api.pagination import Page
 from control_plane.api.params import CtxDep, Cursor, IfMatch, Limit
 from control_plane.api.responses import one, page, to_schema
+from control_plane.secrets import service as secrets
+from control_plane.secrets.routes import SecretStoreDep
 from control_plane.tenancy import schemas, service
 from control_plane.tenancy.models import PartnerKind, PartnerStatus, TenantStatus
 
@@ -65,9 +67,16 @@ class PartnerController(Controller):
         opt={"idempotent": True},
     )
     async def onboard(
-        self, ctx: CtxDep, partner_id: FromPath[UUID], data: JSONBody[schemas.TenantCreate]
+        self,
+        ctx: CtxDep,
+        store: SecretStoreDep,
+        partner_id: FromPath[UUID],
+        data: JSONBody[schemas.TenantCreate],
     ) -> Response[schemas.Tenant]:
-        return one(await service.onboard_tenant(ctx, partner_id, data), schemas.Tenant, 201)
+        tenant = await service.onboard_tenant(ctx, partner_id, data)
+        # Before commit: if Vault refuses, the onboarding rolls back with it.
+        await secrets.provision_runtime_access(ctx, store, tenant.id)
+        return one(tenant, schemas.Tenant, 201)
 
     @get(
         "/{partner_id:uuid}/tenants",
@@ -131,6 +140,7 @@ class TenantController(Controller):
     async def transition(
         self,
         ctx: CtxDep,
+        store: SecretStoreDep,
         tenant_id: FromPath[UUID],
         action: FromPath[str],
         if_match: IfMatch = None,
@@ -140,6 +150,8 @@ class TenantController(Controller):
         tenant = await service.transition_tenant(
             ctx, tenant_id, action, reason=reason, if_match=if_match
         )
+        if action == "offboard":
+            await secrets.revoke_runtime_access(ctx, store, tenant.id)
         return one(tenant, schemas.Tenant)
 
     @get("/{tenant_id:uuid}/settings", operation_id="getEffectiveSettings")
