@@ -88,3 +88,26 @@ def test_users_clients_and_key_rotation(cli: CliRunner) -> None:
     assert "signing with" in out and "verifies until" in out
     after = ok(cli, "keys list").output
     assert after.count("verifying") == before.count("verifying") + 1
+
+
+def test_secrets_from_stdin_or_a_file_never_argv(cli: CliRunner, tmp_path: Path) -> None:
+    ok(cli, "partner create --slug acme-msp --name 'Acme MSP' --kind msp")
+    ok(cli, f"{ONBOARD} --slug corner --timezone UTC")
+    assert (
+        "created erp-key version 1"
+        in ok(cli, "secret set --tenant corner erp-key", stdin="s3cret-value\n").output
+    )
+    value_file = tmp_path / "value.txt"
+    value_file.write_text("rotated-value\n")
+    assert (
+        "version 2" in ok(cli, f"secret rotate --tenant corner erp-key --file {value_file}").output
+    )
+    listing = ok(cli, "secret list --tenant corner").output
+    assert "erp-key" in listing and "s3cret-value" not in listing and "rotated-value" not in listing
+    assert "already exists" in refused(cli, "secret set --tenant corner erp-key", stdin="x\n")
+    assert "empty" in refused(cli, "secret set --tenant corner other", stdin="\n")
+    assert "exactly one owner" in refused(cli, "secret list")
+    assert "deleted erp-key" in ok(cli, "secret delete --tenant corner erp-key").output
+    # No command takes a value on the command line.
+    result = cli.invoke(main, shlex.split("secret set --tenant corner k --value v"))
+    assert result.exit_code == 2
