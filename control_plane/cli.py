@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import sys
@@ -554,6 +555,44 @@ async def secret_list(c: Ctx, store: Any, kind: Any, owner_id: UUID, _name: None
             for m in metas
         ],
     )
+
+
+@secret.command("rotate-master-key")
+@click.option(
+    "--new-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="the new key (base64 of 32 bytes); default: generate one",
+)
+@click.pass_obj
+@handle_errors
+def secret_rotate_master_key(settings: Settings, new_key_file: Path | None) -> None:
+    """Re-wrap every data key of the local store with a new master key."""
+    from control_plane.secrets.factory import make_store, master_key_file, write_key_file
+    from control_plane.secrets.local import (
+        LocalSecretStore,
+        derive_key_id,
+        generate_master_key,
+        read_key_file,
+    )
+
+    store = make_store(settings)
+    if not isinstance(store, LocalSecretStore):
+        fail("only the local store has a master key; Vault keeps its own")
+        return
+    new_key = read_key_file(new_key_file) if new_key_file else generate_master_key()
+    count = asyncio.run(store.rotate_master_key(new_key, derive_key_id(new_key)))
+    key_file = master_key_file(settings)
+    if new_key_file is None and key_file is not None:
+        write_key_file(key_file, new_key)
+        console.print(f"re-wrapped {count} data key(s); the new key is in {key_file}")
+    elif new_key_file is None:
+        console.print(f"re-wrapped {count} data key(s); set STOREOPS_MASTER_KEY to the new key:")
+        console.print(base64.b64encode(new_key).decode(), highlight=False)
+    else:
+        console.print(
+            f"re-wrapped {count} data key(s); point STOREOPS_MASTER_KEY_FILE at {new_key_file}"
+        )
 
 
 # --- catalog ----------------------------------------------------------------------------

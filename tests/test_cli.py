@@ -111,3 +111,15 @@ def test_secrets_from_stdin_or_a_file_never_argv(cli: CliRunner, tmp_path: Path)
     # No command takes a value on the command line.
     result = cli.invoke(main, shlex.split("secret set --tenant corner k --value v"))
     assert result.exit_code == 2
+
+
+def test_master_key_rotation_keeps_every_secret(cli: CliRunner) -> None:
+    ok(cli, "partner create --slug acme-msp --name 'Acme MSP' --kind msp")
+    ok(cli, f"{ONBOARD} --slug corner --timezone UTC")
+    ok(cli, "secret set --tenant corner erp-key", stdin="before-rotation\n")
+    settings = get_settings()
+    old_key = (settings.home / "master.key").read_text()
+    assert "re-wrapped 1 data key(s)" in ok(cli, "secret rotate-master-key").output
+    assert (settings.home / "master.key").read_text() != old_key
+    assert "erp-key" in ok(cli, "secret list --tenant corner").output
+    ok(cli, "secret rotate --tenant corner erp-key", stdin="after-rotation\n")

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import base64
-import binascii
-import hashlib
 import os
-import secrets as random
 from pathlib import Path
 
 from control_plane.config import Settings
@@ -14,35 +11,33 @@ from control_plane.secrets.store import SecretStore
 from control_plane.secrets.vault import VaultSecretStore
 
 
-def master_key(settings: Settings) -> tuple[bytes, str]:
-    """The local store's master key and its id: from the variable, the file, or (embedded
-    mode, first run) a new key file under the home directory."""
+def master_key_file(settings: Settings) -> Path | None:
+    """The local store's key file (None when the key comes from STOREOPS_MASTER_KEY).
+    Embedded mode creates ``<home>/master.key`` (mode 0600) on first use."""
     if settings.master_key:
-        raw = settings.master_key
-        origin = "STOREOPS_MASTER_KEY"
-    else:
-        path = (
-            Path(settings.master_key_file)
-            if settings.master_key_file
-            else settings.home / "master.key"
-        )
-        if not path.exists() and not settings.master_key_file:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(base64.b64encode(random.token_bytes(32)).decode() + "\n")
-        try:
-            raw = path.read_text().strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read the master key file {path}: {exc.strerror}") from None
-        origin = str(path)
-    try:
-        key = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(f"{origin}: the master key must be base64 of 32 bytes") from None
-    if len(key) != 32:
-        raise ValueError(f"{origin}: the master key must be 32 bytes, not {len(key)}")
-    return key, hashlib.sha256(key).hexdigest()[:16]
+        return None
+    if settings.master_key_file:
+        return Path(settings.master_key_file)
+    path = settings.home / "master.key"
+    if not path.exists():
+        from control_plane.secrets.local import generate_master_key
+
+        write_key_file(path, generate_master_key(), exclusive=True)
+    return path
+
+
+def write_key_file(path: Path, key: bytes, *, exclusive: bool = False) -> None:
+    """Write a base64 key file, mode 0600; atomically replace an existing one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = path if exclusive else path.with_suffix(".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(target, flags, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(base64.b64encode(key).decode() + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    if not exclusive:
+        os.replace(target, path)
 
 
 def make_store(settings: Settings) -> SecretStore:
@@ -59,5 +54,8 @@ def make_store(settings: Settings) -> SecretStore:
         )
     from control_plane.secrets.local import LocalSecretStore
 
-    key, key_id = master_key(settings)
-    return LocalSecretStore(settings.home / "secrets", key, key_id)
+    directory = settings.home / "secrets"
+    key_file = master_key_file(settings)
+    if key_file is None:
+        return LocalSecretStore.from_env_value(settings.master_key, directory=directory)
+    return LocalSecretStore.from_file(key_file, directory=directory)

@@ -100,6 +100,17 @@ def generate_master_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
+def read_key_file(path: str | os.PathLike[str]) -> bytes:
+    """A master key file: 32 raw bytes, or their base64 on one line."""
+    raw = Path(path).read_bytes()
+    key = (
+        raw if len(raw) == KEY_BYTES else _decode_b64_key(raw, f"master key file {os.fspath(path)}")
+    )
+    if Path(path).stat().st_mode & 0o077:
+        log.warning("master key file %s is readable by group or others", os.fspath(path))
+    return key
+
+
 def derive_key_id(master_key: bytes) -> str:
     """A stable, non-secret id for a key: a truncated HMAC keyed by the key itself."""
     _check_key(master_key)
@@ -404,13 +415,7 @@ class LocalSecretStore:
 
         Without ``key_id`` the id is derived from the key (:func:`derive_key_id`).
         """
-        raw = Path(path).read_bytes()
-        if len(raw) == KEY_BYTES:
-            key = raw
-        else:
-            key = _decode_b64_key(raw, f"master key file {os.fspath(path)}")
-        if Path(path).stat().st_mode & 0o077:
-            log.warning("master key file %s is readable by group or others", os.fspath(path))
+        key = read_key_file(path)
         return cls(directory, key, key_id or derive_key_id(key))
 
     @classmethod
