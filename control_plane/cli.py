@@ -228,15 +228,18 @@ async def _tenant_id(c: Ctx, ref: str) -> UUID:
 def tenant_onboard(
     settings: Settings, partner_ref: str, slug: str, name: str, timezone: str, isolation_tier: str
 ) -> None:
-    from control_plane.tenancy import schemas, service
+    from control_plane.secrets.factory import make_store
+    from control_plane.tenancy import lifecycle, schemas
 
     data = msgspec.convert(
         {"slug": slug, "name": name, "timezone": timezone, "isolation_tier": isolation_tier},
         schemas.TenantCreate,
     )
 
+    store = make_store(settings)
+
     async def go(c: Ctx) -> Any:
-        return await service.onboard_tenant(c, await _partner_id(c, partner_ref), data)
+        return await lifecycle.onboard(c, store, await _partner_id(c, partner_ref), data)
 
     t = run(settings, go)
     console.print(f"onboarded tenant [bold]{t.slug}[/bold] {t.id} (status {t.status})")
@@ -249,11 +252,14 @@ def _lifecycle(action: str) -> None:
     @click.pass_obj
     @handle_errors
     def command(settings: Settings, tenant_ref: str, reason: str | None) -> None:
-        from control_plane.tenancy import service
+        from control_plane.secrets.factory import make_store
+        from control_plane.tenancy import lifecycle
+
+        store = make_store(settings)
 
         async def go(c: Ctx) -> Any:
-            return await service.transition_tenant(
-                c, await _tenant_id(c, tenant_ref), action, reason=reason
+            return await lifecycle.transition(
+                c, store, await _tenant_id(c, tenant_ref), action, reason=reason
             )
 
         t = run(settings, go)

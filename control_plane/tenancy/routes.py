@@ -11,9 +11,8 @@ from control_plane.api.auth import requires
 from control_plane.api.pagination import Page
 from control_plane.api.params import CtxDep, Cursor, IfMatch, Limit
 from control_plane.api.responses import one, page, to_schema
-from control_plane.secrets import service as secrets
 from control_plane.secrets.routes import SecretStoreDep
-from control_plane.tenancy import schemas, service
+from control_plane.tenancy import lifecycle, schemas, service
 from control_plane.tenancy.models import PartnerKind, PartnerStatus, TenantStatus
 
 
@@ -73,10 +72,7 @@ class PartnerController(Controller):
         partner_id: FromPath[UUID],
         data: JSONBody[schemas.TenantCreate],
     ) -> Response[schemas.Tenant]:
-        tenant = await service.onboard_tenant(ctx, partner_id, data)
-        # Before commit: if Vault refuses, the onboarding rolls back with it.
-        await secrets.provision_runtime_access(ctx, store, tenant.id)
-        return one(tenant, schemas.Tenant, 201)
+        return one(await lifecycle.onboard(ctx, store, partner_id, data), schemas.Tenant, 201)
 
     @get(
         "/{partner_id:uuid}/tenants",
@@ -147,11 +143,9 @@ class TenantController(Controller):
         data: JSONBody[schemas.TransitionReason | None] = None,
     ) -> Response[schemas.Tenant]:
         reason = data.reason if data else None
-        tenant = await service.transition_tenant(
-            ctx, tenant_id, action, reason=reason, if_match=if_match
+        tenant = await lifecycle.transition(
+            ctx, store, tenant_id, action, reason=reason, if_match=if_match
         )
-        if action == "offboard":
-            await secrets.revoke_runtime_access(ctx, store, tenant.id)
         return one(tenant, schemas.Tenant)
 
     @get("/{tenant_id:uuid}/settings", operation_id="getEffectiveSettings")
