@@ -1,0 +1,1 @@
+"""The durable workflow engine: run and step state, leases and fencing, the sweeper."""

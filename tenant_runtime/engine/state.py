@@ -1,0 +1,294 @@
+"""Durable run and step state: the database is the truth, the queue is a doorbell.
+
+Every function takes an open ``AsyncConnection`` inside the caller's transaction, so a
+state change and the outbox row that announces it commit together. A worker takes a step
+with :func:`claim` (attempt + 1, lease: the attempt is the fencing token) and finishes it
+with :func:`complete` or :func:`retry_later` only while that attempt is still current. The
+sweeper (:func:`overdue`) finds steps whose doorbell was lost or whose worker died.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from control_plane.contracts import uuid7
+from control_plane.contracts.dsl import Retry
+from control_plane.contracts.validate import seconds
+from tenant_runtime.db.schema import dead_letters, outbox, runs, steps
+
+
+@dataclass(frozen=True)
+class Claim:
+    step_row_id: UUID
+    run_id: UUID
+    step_id: str
+    visit: int
+    #: The fencing token: completing needs it to still be the step's current attempt.
+    attempt: int
+
+
+async def _announce(conn: AsyncConnection, step_row_id: UUID, run_id: UUID, now: datetime) -> None:
+    await conn.execute(
+        insert(outbox).values(
+            topic="dispatch",
+            payload={"step_row_id": str(step_row_id), "run_id": str(run_id)},
+            created_at=now,
+        )
+    )
+
+
+async def start_run(
+    conn: AsyncConnection,
+    *,
+    template_id: str,
+    template_version: str,
+    spec: dict[str, Any],
+    first_step: str,
+    params: dict[str, Any],
+    payload: dict[str, Any],
+    now: datetime,
+    idempotency_key: str | None = None,
+    store_id: UUID | None = None,
+) -> UUID:
+    """The run, its first step and that step's doorbell, in the caller's transaction."""
+    run_id = uuid7()
+    await conn.execute(
+        insert(runs).values(
+            id=run_id,
+            template_id=template_id,
+            template_version=template_version,
+            spec=spec,
+            params=params,
+            input=payload,
+            vars={},
+            status="running",
+            store_id=store_id,
+            idempotency_key=idempotency_key,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    await enqueue(conn, run_id, first_step, now=now)
+    return run_id
+
+
+async def run_by_key(conn: AsyncConnection, key: str) -> UUID | None:
+    found = await conn.scalar(select(runs.c.id).where(runs.c.idempotency_key == key))
+    return found if isinstance(found, UUID) else None
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    run_id: UUID,
+    step_id: str,
+    *,
+    now: datetime,
+    due_at: datetime | None = None,
+) -> UUID:
+    """A new visit of ``step_id`` in ``run_id``, ready at ``due_at`` (default now)."""
+    visit = await conn.scalar(
+        select(func.coalesce(func.max(steps.c.visit), 0) + 1).where(
+            steps.c.run_id == run_id, steps.c.step_id == step_id
+        )
+    )
+    step_row_id = uuid7()
+    await conn.execute(
+        insert(steps).values(
+            id=step_row_id,
+            run_id=run_id,
+            step_id=step_id,
+            visit=visit,
+            status="ready",
+            attempt=0,
+            due_at=due_at or now,
+            dispatched_at=now,
+            created_at=now,
+        )
+    )
+    await _announce(conn, step_row_id, run_id, now)
+    return step_row_id
+
+
+async def claim(
+    conn: AsyncConnection, step_row_id: UUID, *, worker: str, lease: timedelta, now: datetime
+) -> Claim | None:
+    """Take a step that is due, or whose previous holder's lease ran out; None otherwise
+    (already done, taken by a live worker, not yet due: a duplicate doorbell is harmless)."""
+    row = (
+        await conn.execute(
+            update(steps)
+            .where(
+                steps.c.id == step_row_id,
+                or_(
+                    and_(steps.c.status == "ready", steps.c.due_at <= now),
+                    and_(steps.c.status == "running", steps.c.lease_expires_at < now),
+                ),
+            )
+            .values(
+                status="running",
+                attempt=steps.c.attempt + 1,
+                lease_owner=worker,
+                lease_expires_at=now + lease,
+            )
+            .returning(steps.c.run_id, steps.c.step_id, steps.c.visit, steps.c.attempt)
+        )
+    ).first()
+    if row is None:
+        return None
+    return Claim(step_row_id, row.run_id, row.step_id, row.visit, row.attempt)
+
+
+def _current(c: Claim) -> Any:
+    return and_(
+        steps.c.id == c.step_row_id, steps.c.attempt == c.attempt, steps.c.status == "running"
+    )
+
+
+async def complete(
+    conn: AsyncConnection, c: Claim, *, output: dict[str, Any] | None, now: datetime
+) -> bool:
+    """Finish the step if ``c`` still holds it; False when a newer attempt took over."""
+    done = await conn.execute(
+        update(steps)
+        .where(_current(c))
+        .values(status="succeeded", output=output, finished_at=now, lease_expires_at=None)
+    )
+    return done.rowcount == 1
+
+
+def backoff(policy: Retry, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds before retry number ``attempt`` (1-based): exponential or fixed, capped at
+    ``max``, with jitter over the upper half so retries of many runs spread out."""
+    initial, cap = seconds(policy.initial), seconds(policy.max)
+    delay = float(initial if policy.backoff == "fixed" else initial * 2 ** (attempt - 1))
+    delay = min(delay, float(cap))
+    return delay / 2 + (rng or random).uniform(0, delay / 2)
+
+
+async def retry_later(
+    conn: AsyncConnection, c: Claim, *, error: str, delay: float, now: datetime
+) -> bool:
+    """Put the step back, due after ``delay`` seconds; False when fenced out."""
+    done = await conn.execute(
+        update(steps)
+        .where(_current(c))
+        .values(
+            status="ready",
+            error=error,
+            due_at=now + timedelta(seconds=delay),
+            lease_owner=None,
+            lease_expires_at=None,
+        )
+    )
+    return done.rowcount == 1
+
+
+async def bury(conn: AsyncConnection, c: Claim, *, reason: str, now: datetime) -> bool:
+    """Out of attempts: a dead letter, and the run fails. False when fenced out."""
+    done = await conn.execute(
+        update(steps)
+        .where(_current(c))
+        .values(status="dead", error=reason, finished_at=now, lease_expires_at=None)
+    )
+    if done.rowcount != 1:
+        return False
+    await conn.execute(
+        insert(dead_letters).values(
+            id=uuid7(), run_id=c.run_id, step_row_id=c.step_row_id, reason=reason, created_at=now
+        )
+    )
+    await finish_run(conn, c.run_id, status="failed", now=now, error=reason)
+    return True
+
+
+async def replay(conn: AsyncConnection, dead_letter_id: UUID, *, now: datetime) -> UUID | None:
+    """Give a dead step a fresh visit and reopen its run; the dead letter is marked."""
+    row = (
+        await conn.execute(
+            select(dead_letters.c.run_id, steps.c.step_id)
+            .join(steps, steps.c.id == dead_letters.c.step_row_id)
+            .where(dead_letters.c.id == dead_letter_id, dead_letters.c.replayed_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        return None
+    await conn.execute(
+        update(dead_letters).where(dead_letters.c.id == dead_letter_id).values(replayed_at=now)
+    )
+    await conn.execute(
+        update(runs)
+        .where(runs.c.id == row.run_id)
+        .values(status="running", error=None, finished_at=None, updated_at=now)
+    )
+    return await enqueue(conn, row.run_id, row.step_id, now=now)
+
+
+async def finish_run(
+    conn: AsyncConnection, run_id: UUID, *, status: str, now: datetime, error: str | None = None
+) -> None:
+    await conn.execute(
+        update(runs)
+        .where(runs.c.id == run_id, runs.c.status == "running")
+        .values(status=status, error=error, finished_at=now, updated_at=now)
+    )
+
+
+async def overdue(
+    conn: AsyncConnection, *, now: datetime, ring_again_after: timedelta, limit: int = 500
+) -> list[tuple[UUID, UUID]]:
+    """Steps that should be running but nothing says they are: due with no recent doorbell,
+    or held by a worker whose lease ran out. Marks them rung; returns (step, run) ids."""
+    stmt = (
+        select(steps.c.id, steps.c.run_id)
+        .where(
+            or_(
+                and_(
+                    steps.c.status == "ready",
+                    steps.c.due_at <= now,
+                    or_(
+                        steps.c.dispatched_at.is_(None),
+                        steps.c.dispatched_at < now - ring_again_after,
+                    ),
+                ),
+                and_(steps.c.status == "running", steps.c.lease_expires_at < now),
+            )
+        )
+        .order_by(steps.c.due_at)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    found = [(r.id, r.run_id) for r in (await conn.execute(stmt)).all()]
+    if found:
+        await conn.execute(
+            update(steps).where(steps.c.id.in_([s for s, _ in found])).values(dispatched_at=now)
+        )
+    return found
+
+
+async def take_outbox(
+    conn: AsyncConnection, *, limit: int = 500, now: datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    """Unsent outbox rows, marked sent (sending twice is allowed, losing never is: the
+    caller sends after its transaction commits, and the sweeper covers a crash between)."""
+    stmt = (
+        select(outbox.c.id, outbox.c.topic, outbox.c.payload)
+        .where(outbox.c.sent_at.is_(None))
+        .order_by(outbox.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = (await conn.execute(stmt)).all()
+    if rows:
+        await conn.execute(
+            update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=now)
+        )
+    return [(r.topic, r.payload) for r in rows]
