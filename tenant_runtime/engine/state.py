@@ -209,12 +209,16 @@ async def bury(conn: AsyncConnection, c: Claim, *, reason: str, now: datetime) -
 
 
 async def replay(conn: AsyncConnection, dead_letter_id: UUID, *, now: datetime) -> UUID | None:
-    """Give a dead step a fresh visit and reopen its run; the dead letter is marked."""
+    """Put a dead step back in line and reopen its run; the dead letter is marked.
+
+    The step keeps its row and visit, so its calls keep their idempotency keys: a replay
+    of a call that took effect before dying replays at the system of record, not twice.
+    """
     row = (
         await conn.execute(
-            select(dead_letters.c.run_id, steps.c.step_id)
-            .join(steps, steps.c.id == dead_letters.c.step_row_id)
-            .where(dead_letters.c.id == dead_letter_id, dead_letters.c.replayed_at.is_(None))
+            select(dead_letters.c.run_id, dead_letters.c.step_row_id).where(
+                dead_letters.c.id == dead_letter_id, dead_letters.c.replayed_at.is_(None)
+            )
         )
     ).first()
     if row is None:
@@ -227,7 +231,14 @@ async def replay(conn: AsyncConnection, dead_letter_id: UUID, *, now: datetime) 
         .where(runs.c.id == row.run_id)
         .values(status="running", error=None, finished_at=None, updated_at=now)
     )
-    return await enqueue(conn, row.run_id, row.step_id, now=now)
+    await conn.execute(
+        update(steps)
+        .where(steps.c.id == row.step_row_id)
+        .values(status="ready", due_at=now, dispatched_at=now, finished_at=None)
+    )
+    await _announce(conn, row.step_row_id, row.run_id, now)
+    step_row_id: UUID = row.step_row_id
+    return step_row_id
 
 
 async def finish_run(
