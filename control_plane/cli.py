@@ -24,7 +24,7 @@ from control_plane.context import Ctx
 from control_plane.errors import StoreOpsError, describe_validation
 
 T = TypeVar("T")
-console = Console()
+console = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
