@@ -702,6 +702,20 @@ def catalog_docs(paths: tuple[Path, ...], out: Path) -> None:
     console.print(f"wrote {len(written)} page(s) to {out}")
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8700, show_default=True, type=int)
+@click.option(
+    "--seed", default=42, show_default=True, type=int, help="fixes the fake data and faults"
+)
+def sandbox(host: str, port: int, seed: int) -> None:
+    """Serve simulated ERP, POS, WMS, CRM, HR, service desk, eCommerce and payments systems."""
+    from tenant_runtime.sandbox import SandboxConfig, serve
+
+    console.print(f"sandbox at http://{host}:{port}/ (operations at /_sandbox/operations)")
+    serve(host, port, SandboxConfig(seed=seed))
+
+
 # --- demo -------------------------------------------------------------------------------
 
 
