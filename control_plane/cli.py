@@ -716,6 +716,44 @@ def sandbox(host: str, port: int, seed: int) -> None:
     serve(host, port, SandboxConfig(seed=seed))
 
 
+# --- tenant runtime ---------------------------------------------------------------------
+
+
+@main.group()
+def runtime() -> None:
+    """One tenant's runtime (settings from STOREOPS_RUNTIME_* variables)."""
+
+
+def _runtime_settings() -> Any:
+    from tenant_runtime.config import RuntimeSettings
+
+    return RuntimeSettings.from_env()
+
+
+@runtime.command("db-upgrade")
+@handle_errors
+def runtime_db_upgrade() -> None:
+    """Apply the runtime database's migrations."""
+    from tenant_runtime.db.migrate import upgrade
+
+    settings = _runtime_settings()
+    with console.status(f"migrating the runtime database of tenant {settings.tenant_id}"):
+        upgrade(settings.database_url)
+    console.print("runtime database at head")
+
+
+@runtime.command("worker")
+@click.option("--name", default="worker", show_default=True, help="this worker's name in leases")
+@handle_errors
+def runtime_worker(name: str) -> None:
+    """Run Dramatiq threads for one tenant, with the outbox relay and the sweeper."""
+    from tenant_runtime.worker import run as run_worker
+
+    settings = _runtime_settings()
+    console.print(f"runtime worker {name} for tenant {settings.tenant_id}")
+    run_worker(settings, name=name)
+
+
 # --- demo -------------------------------------------------------------------------------
 
 
