@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 from cel_expr_python import cel
 
@@ -48,8 +48,10 @@ def check(
     return None
 
 
+@lru_cache(maxsize=4096)
 def compile_expression(expression: str, *, aliases: tuple[str, ...] = ()) -> cel.Expression:
-    """A checked, reusable program (the runtime evaluates these)."""
+    """A checked, reusable program, compiled once per process (the engine evaluates the
+    same expressions for every run of a template)."""
     return _env(aliases).compile(expression)
 
 

@@ -30,29 +30,6 @@ class Scope:
         """Unrestricted: for migrations, the CLI's platform actor and auth lookups."""
         return cls(platform=True)
 
-    @classmethod
-    def nothing(cls) -> Scope:
-        return cls()
-
     @property
     def visible_tenant_ids(self) -> frozenset[UUID]:
         return self.tenant_ids | self.partial_tenant_ids
-
-    def covers(
-        self,
-        *,
-        partner_id: UUID | None = None,
-        tenant_id: UUID | None = None,
-        region_id: UUID | None = None,
-        store_id: UUID | None = None,
-    ) -> bool:
-        """Whether a node (given by its ancestry) lies inside this scope."""
-        if self.platform:
-            return True
-        if partner_id is not None and partner_id in self.partner_ids:
-            return True
-        if tenant_id is not None and tenant_id in self.tenant_ids:
-            return True
-        if region_id is not None and region_id in self.region_ids:
-            return True
-        return store_id is not None and store_id in self.store_ids
