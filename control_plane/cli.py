@@ -746,7 +746,7 @@ def runtime_db_upgrade() -> None:
 @click.option("--name", default="worker", show_default=True, help="this worker's name in leases")
 @handle_errors
 def runtime_worker(name: str) -> None:
-    """Run Dramatiq threads for one tenant, with the outbox relay and the sweeper."""
+    """Run Dramatiq threads for one tenant, with the sweeper, timers and schedules."""
     from tenant_runtime.worker import run as run_worker
 
     settings = _runtime_settings()

@@ -24,9 +24,25 @@ class RuntimeSettings:
     lease_seconds: int = 60
     #: How often the worker relays the outbox and sweeps for overdue steps.
     sweep_seconds: float = 1.0
-    #: Connector name -> {"base_url": ..., "auth": ...}: set by deployments (issue 6 wires
-    #: the control plane's desired state here).
+    #: Connector name -> {"base_url": ..., "auth": {...}, "timeout": s, "attempts": n}:
+    #: set by deployments (later from the control plane's desired state).
     bindings: dict[str, Any] = field(default_factory=dict)
+    #: A JSON file {"deployments": {template_id: {"version", "params"}}, "stores": {id:
+    #: {"code", "name", "region_id", "timezone", "opening_hours", "holidays"}}}.
+    desired_file: Path | None = None
+    #: Where template versions are read from (``<dir>/<id>/<version>.yaml``).
+    templates_dir: Path = Path(__file__).resolve().parents[1] / "templates"
+    #: Inbound webhook signing secrets per source system (``whsec_...``; several during
+    #: a rotation).
+    webhook_secrets: dict[str, list[str]] = field(default_factory=dict)
+    #: The control plane: JWKS for verifying callers, the secret broker.
+    control_plane_url: str = ""
+    #: none | broker (the control plane's broker, with ``runtime_token``) | vault (AppRole).
+    secrets_from: str = "none"
+    runtime_token: str = ""
+    vault_addr: str = ""
+    vault_role_id: str = ""
+    vault_wrapped_secret_id: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -43,10 +59,12 @@ class RuntimeSettings:
         tenant = get("TENANT_ID")
         if not tenant:
             raise ValueError(f"{_PREFIX}TENANT_ID is required: the runtime serves one tenant")
-        try:
-            bindings = json.loads(get("BINDINGS", "{}"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{_PREFIX}BINDINGS is not valid JSON: {exc.msg}") from None
+        bindings, hooks = _json(get, "BINDINGS"), _json(get, "WEBHOOK_SECRETS")
+        provider = get("SECRET_PROVIDER", "none")
+        if provider not in ("none", "broker", "vault"):
+            raise ValueError(
+                f"{_PREFIX}SECRET_PROVIDER must be none, broker or vault, not {provider!r}"
+            )
         try:
             return cls(
                 tenant_id=UUID(tenant),
@@ -57,6 +75,29 @@ class RuntimeSettings:
                 lease_seconds=int(get("LEASE_SECONDS", "60")),
                 sweep_seconds=float(get("SWEEP_SECONDS", "1.0")),
                 bindings=bindings,
+                desired_file=Path(get("DESIRED_FILE")) if get("DESIRED_FILE") else None,
+                templates_dir=Path(get("TEMPLATES_DIR"))
+                if get("TEMPLATES_DIR")
+                else cls.templates_dir,
+                webhook_secrets={
+                    k: [v] if isinstance(v, str) else list(v) for k, v in hooks.items()
+                },
+                control_plane_url=get("CONTROL_PLANE_URL"),
+                secrets_from=provider,
+                runtime_token=get("TOKEN"),
+                vault_addr=get("VAULT_ADDR"),
+                vault_role_id=get("VAULT_ROLE_ID"),
+                vault_wrapped_secret_id=get("VAULT_WRAPPED_SECRET_ID"),
             )
         except ValueError as exc:
             raise ValueError(f"invalid runtime setting: {exc}") from None
+
+
+def _json(get: Any, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(get(name, "{}"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{_PREFIX}{name} is not valid JSON: {exc.msg}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{_PREFIX}{name} must be a JSON object")
+    return value

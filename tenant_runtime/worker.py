@@ -1,5 +1,6 @@
-"""``storeops runtime worker``: Dramatiq threads for one tenant, plus the loop that relays
-the outbox and sweeps for overdue steps. Killing it at any moment loses nothing."""
+"""``storeops runtime worker``: Dramatiq threads for one tenant, plus the loop that rings
+for overdue steps and fires timers, escalations and schedules. Killing it at any moment
+loses nothing."""
 
 from __future__ import annotations
 
@@ -9,44 +10,12 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-import httpx
 from dramatiq import Worker
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from tenant_runtime.config import RuntimeSettings
-from tenant_runtime.connectors import NoAuth, RestConnector, RetryPolicy
-from tenant_runtime.connectors.bindings import BoundConnectors
 from tenant_runtime.engine.dispatch import Dispatcher, tenant_broker
 from tenant_runtime.engine.executor import Engine
-from tenant_runtime.secrets import SecretCache, SecretUnavailable
-
-
-class _NoSecrets:
-    async def get(self, name: str) -> str:
-        raise SecretUnavailable(f"secret {name!r}: this runtime has no secret provider yet")
-
-
-def connectors(settings: RuntimeSettings) -> BoundConnectors:
-    secrets = SecretCache(_NoSecrets())
-    bound = {
-        name: RestConnector(
-            str(spec["base_url"]),
-            NoAuth(),
-            timeout=float(spec.get("timeout", 10.0)),
-            retry=RetryPolicy(attempts=int(spec.get("attempts", 3)), initial=0.2, max=2.0),
-            secrets=secrets,
-            transport=httpx.AsyncHTTPTransport(retries=0),
-        )
-        for name, spec in settings.bindings.items()
-    }
-    return BoundConnectors(bound)
-
-
-def make_engine(settings: RuntimeSettings, worker: str) -> Engine:
-    db = create_async_engine(settings.database_url, pool_size=settings.worker_threads + 2)
-    return Engine(
-        db, connectors(settings), worker=worker, lease=timedelta(seconds=settings.lease_seconds)
-    )
+from tenant_runtime.runtime import Runtime
 
 
 def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
@@ -55,7 +24,12 @@ def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
             "the worker needs STOREOPS_RUNTIME_REDIS_URL; embedded mode dispatches in-process"
         )
     broker = tenant_broker(settings.redis_url, settings.tenant_id)
-    dispatcher = Dispatcher(broker, lambda: make_engine(settings, name))
+    dispatcher: Dispatcher
+
+    def engine() -> Engine:
+        return Runtime(settings, ring=dispatcher.ring, worker=name).engine
+
+    dispatcher = Dispatcher(broker, engine)
     worker = Worker(broker, worker_threads=settings.worker_threads, worker_timeout=200)
     stop = threading.Event()
 
@@ -66,21 +40,19 @@ def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
     signal.signal(signal.SIGINT, shutdown)
     worker.start()
     try:
-        asyncio.run(_relay_and_sweep(settings, dispatcher, stop, name))
+        asyncio.run(
+            _housekeeping(Runtime(settings, ring=dispatcher.ring, worker=f"{name}-sweeper"), stop)
+        )
     finally:
         worker.stop()
         broker.close()
 
 
-async def _relay_and_sweep(
-    settings: RuntimeSettings, dispatcher: Dispatcher, stop: threading.Event, name: str
-) -> None:
-    engine = make_engine(settings, f"{name}-relay")
-    ring_again = timedelta(seconds=max(settings.sweep_seconds * 5, 2.0))
+async def _housekeeping(runtime: Runtime, stop: threading.Event) -> None:
+    ring_again = timedelta(seconds=max(runtime.settings.sweep_seconds * 5, 2.0))
     try:
         while not stop.is_set():
-            await dispatcher.relay(engine)
-            await dispatcher.sweep(engine, ring_again_after=ring_again)
-            await asyncio.sleep(settings.sweep_seconds)
+            await runtime.maintain(ring_again_after=ring_again)
+            await asyncio.sleep(runtime.settings.sweep_seconds)
     finally:
-        await engine.db.dispose()
+        await runtime.close()

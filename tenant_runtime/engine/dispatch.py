@@ -1,5 +1,6 @@
-"""Dramatiq as the doorbell: each tenant's runtime gets its own Redis namespace, the relay
-rings for committed outbox rows, and the actor runs the step the bell names.
+"""Dramatiq as the doorbell: each tenant's runtime gets its own Redis namespace, a worker
+rings for the steps its transaction wrote as soon as it commits, and the actor runs the
+step the bell names.
 
 The message carries only ids; the database says what to do. A lost or duplicated message
 costs a delay or a no-op, never a lost or doubled step (the sweeper rings again).
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +17,6 @@ import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware.asyncio import AsyncIO
 
-from tenant_runtime.engine import state
 from tenant_runtime.engine.executor import Engine
 
 QUEUE = "steps"
@@ -32,17 +31,10 @@ def tenant_broker(redis_url: str, tenant_id: UUID | str) -> RedisBroker:
 
 
 class Dispatcher:
-    """Binds one engine to one broker: declares the actor, relays the outbox, sweeps."""
+    """Binds engines to one broker: declares the actor and rings for steps."""
 
-    def __init__(
-        self,
-        broker: dramatiq.Broker,
-        engine_factory: Callable[[], Engine],
-        *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
+    def __init__(self, broker: dramatiq.Broker, engine_factory: Callable[[], Engine]) -> None:
         self.broker = broker
-        self.clock = clock
         self._engine_factory = engine_factory
         self._engines: dict[int, Engine] = {}
 
@@ -54,6 +46,10 @@ class Dispatcher:
         declare = dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=broker, max_retries=0)
         self.actor: Any = declare(execute_step)
 
+    def ring(self, step_row_ids: list[UUID]) -> None:
+        for step_row_id in step_row_ids:
+            self.actor.send(str(step_row_id))
+
     def _engine(self) -> Engine:
         # One engine (and connection pool) per event loop: Dramatiq's AsyncIO middleware
         # runs actors on its own loop thread.
@@ -61,21 +57,3 @@ class Dispatcher:
         if loop not in self._engines:
             self._engines[loop] = self._engine_factory()
         return self._engines[loop]
-
-    async def relay(self, engine: Engine, *, limit: int = 500) -> int:
-        """Ring for outbox dispatch rows; returns how many bells were sent. Rows are marked
-        sent in a committed transaction first; if the process dies before sending, the
-        sweeper finds the step due and rings again."""
-        async with engine.db.begin() as conn:
-            batch = await state.take_outbox(conn, limit=limit, now=self.clock())
-        bells = [p["step_row_id"] for topic, p in batch if topic == "dispatch"]
-        for step_row_id in bells:
-            self.actor.send(step_row_id)
-        return len(bells)
-
-    async def sweep(self, engine: Engine, *, ring_again_after: timedelta) -> int:
-        async with engine.db.begin() as conn:
-            due = await state.overdue(conn, now=self.clock(), ring_again_after=ring_again_after)
-        for step_row_id, _ in due:
-            self.actor.send(str(step_row_id))
-        return len(due)

@@ -1,32 +1,52 @@
 """Executing steps: claim (committed before any side effect), act, then complete under the
-fence, enqueueing what comes next in the same transaction.
+fence, writing what comes next in the same transaction and ringing for it after commit.
 
-This slice runs the automatic step kinds (call, set, decide, emit); human tasks, waits,
-parallel fan-out and compensation arrive with the task inbox and the event bus.
+Automatic kinds (call, set, decide, emit, notify, compensate) finish in one go. Human
+kinds (approval, checklist), waits and parallel steps *park*: the step waits, and a
+decision (:meth:`Engine.decide`), an event (:meth:`Engine.ingest`), a timer
+(:meth:`Engine.tick`) or the last branch to finish resumes it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
 
 import jsonschema
 import msgspec
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from control_plane.contracts import dsl, expressions
-from tenant_runtime.db.schema import outbox, runs, steps
-from tenant_runtime.engine import state
+from control_plane.contracts import compat, dsl, expressions, uuid7
+from control_plane.contracts.validate import seconds
+from tenant_runtime.db.schema import (
+    branches,
+    dead_letters,
+    events,
+    notifications,
+    runs,
+    steps,
+    tasks,
+    template_specs,
+    waits,
+)
+from tenant_runtime.engine import human, state
+from tenant_runtime.engine.directory import Directory
 
 
 class CallFailed(Exception):
-    """A connector call failed; ``kind`` is what a step's ``retry_on`` matches:
-    timeout, connection, 5xx, 429, 409 or 4xx."""
+    """A step failed; ``kind`` is what a step's ``retry_on`` matches: timeout, connection,
+    5xx, 429, 409 (retryable when listed), or 4xx, expression, unbound (never retried)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -40,19 +60,72 @@ class Connectors(Protocol):
 
 
 class InvalidStart(ValueError):
-    """The parameters or the template cannot start a run."""
+    """The parameters or the input cannot start a run."""
+
+
+class UnknownTemplate(LookupError):
+    """No deployment of that template in this runtime."""
+
+
+TaskNotFound, TaskClosed, InvalidDecision = (
+    human.TaskNotFound,
+    human.TaskClosed,
+    human.InvalidDecision,
+)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
+
+
+@dataclass
+class Plan:
+    """A template version made ready to execute: steps by id (sub-flow steps included),
+    the parallel step each sub-flow step belongs to, the aliases its expressions see."""
+
+    template: dsl.Template
+    steps: dict[str, dsl.Step] = field(default_factory=dict)
+    parent: dict[str, dsl.ParallelStep] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, template: dsl.Template) -> Plan:
+        plan = cls(template)
+
+        def index(items: Iterable[dsl.Step], parent: dsl.ParallelStep | None) -> None:
+            for step in items:
+                plan.steps[step.id] = step
+                if parent is not None:
+                    plan.parent[step.id] = parent
+                if isinstance(step, dsl.ParallelStep):
+                    index(step.steps, step)
+
+        index(template.steps, None)
+        return plan
+
+
+@dataclass
+class Unit:
+    """One transaction's work: the steps it wrote are rung for after it commits."""
+
+    conn: AsyncConnection
+    now: datetime
+    bells: list[UUID] = field(default_factory=list)
+
+
 @dataclass
 class Outcome:
-    output: dict[str, Any] | None
-    next: str | None
+    output: dict[str, Any] | None = None
+    next: str | None = None
     vars: dict[str, Any] | None = None
     event: dict[str, Any] | None = None
+    notification: dict[str, Any] | None = None
+    #: Set for kinds that wait: a task to open, a wait to register, items to fan out over.
+    task: dict[str, Any] | None = None
+    wait: dict[str, Any] | None = None
+    items: list[Any] | None = None
 
 
 class Engine:
@@ -61,17 +134,74 @@ class Engine:
         db: AsyncEngine,
         connectors: Connectors,
         *,
+        directory: Directory | None = None,
         worker: str = "worker-1",
         lease: timedelta = timedelta(seconds=60),
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] | None = None,
         rng: random.Random | None = None,
+        ring: Callable[[list[UUID]], None] | None = None,
     ) -> None:
         self.db = db
         self.connectors = connectors
+        self.directory = directory or Directory()
         self.worker = worker
         self.lease = lease
-        self.clock = clock
+        self.clock = clock or _utcnow
         self.rng = rng or random.Random()
+        self.bells: deque[UUID] = deque()
+        #: Rings the doorbells of committed steps: Dramatiq in a worker, the local queue
+        #: that :meth:`pump` drains in embedded mode.
+        self.ring = ring or self.bells.extend
+        self._plans: dict[str, Plan] = {}
+
+    # --- transactions -----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _unit(self) -> AsyncIterator[Unit]:
+        async with self.db.begin() as conn:
+            unit = Unit(conn, self.clock())
+            yield unit
+        if unit.bells:
+            self.ring(unit.bells)
+
+    async def _plan(self, conn: AsyncConnection, template_hash: str) -> Plan:
+        plan = self._plans.get(template_hash)
+        if plan is None:
+            spec = await conn.scalar(
+                select(template_specs.c.spec).where(template_specs.c.hash == template_hash)
+            )
+            plan = self._plans[template_hash] = Plan.of(msgspec.convert(spec, dsl.Template))
+        return plan
+
+    async def _locate(self, conn: AsyncConnection, step_row_id: UUID) -> tuple[Plan, dsl.Step, Any]:
+        """A step row's plan, its step definition, and the row (run_id, step_id, branch)."""
+        row = (
+            await conn.execute(
+                select(steps.c.run_id, steps.c.step_id, steps.c.branch, runs.c.template_hash)
+                .join(runs, runs.c.id == steps.c.run_id)
+                .where(steps.c.id == step_row_id)
+            )
+        ).one()
+        plan = await self._plan(conn, row.template_hash)
+        return plan, plan.steps[row.step_id], row
+
+    async def _remember(self, conn: AsyncConnection, template: dsl.Template) -> str:
+        """Store the template's text once per content hash; runs point at it."""
+        digest = compat.content_hash(template)
+        if digest not in self._plans:
+            await conn.execute(
+                _insert_ignore(conn, template_specs).values(
+                    hash=digest,
+                    template_id=template.id,
+                    version=template.version,
+                    spec=msgspec.to_builtins(template),
+                    created_at=self.clock(),
+                )
+            )
+            self._plans[digest] = Plan.of(template)
+        return digest
+
+    # --- starting runs ----------------------------------------------------------------
 
     async def start(
         self,
@@ -80,28 +210,46 @@ class Engine:
         payload: dict[str, Any],
         *,
         idempotency_key: str | None = None,
+        store: str | None = None,
     ) -> UUID:
         """Start a run (or return the one this key already started)."""
+        async with self._unit() as u:
+            return await self._start(u, template, params, payload, idempotency_key, store)
+
+    async def _start(
+        self,
+        u: Unit,
+        template: dsl.Template,
+        params: dict[str, Any],
+        payload: dict[str, Any],
+        key: str | None,
+        store: str | None,
+    ) -> UUID:
         merged = _with_defaults(template.parameters, params)
         try:
             jsonschema.validate(merged, template.parameters)
         except jsonschema.ValidationError as exc:
             where = "/".join(str(p) for p in exc.absolute_path) or "parameters"
             raise InvalidStart(f"{where}: {exc.message}") from None
-        async with self.db.begin() as conn:
-            if idempotency_key and (found := await state.run_by_key(conn, idempotency_key)):
-                return found
-            return await state.start_run(
-                conn,
-                template_id=template.id,
-                template_version=template.version,
-                spec=msgspec.to_builtins(template),
-                first_step=template.start or template.steps[0].id,
-                params=merged,
-                payload=payload,
-                now=self.clock(),
-                idempotency_key=idempotency_key,
-            )
+        if key and (found := await state.run_by_key(u.conn, key)):
+            return found
+        known = self.directory.store(store)
+        run_id, first = await state.start_run(
+            u.conn,
+            template_id=template.id,
+            template_version=template.version,
+            template_hash=await self._remember(u.conn, template),
+            first_step=template.start or template.steps[0].id,
+            params=merged,
+            payload=payload,
+            now=u.now,
+            idempotency_key=key,
+            store=known.id if known else store,
+        )
+        u.bells.append(first)
+        return run_id
+
+    # --- executing one step -----------------------------------------------------------
 
     async def execute(self, step_row_id: UUID) -> bool:
         """Run one step if it is ours to run; True when it did something."""
@@ -111,44 +259,83 @@ class Engine:
             )
             if claim is None:
                 return False
-            run = (await conn.execute(select(runs).where(runs.c.id == claim.run_id))).one()
-            outputs = await _outputs(conn, claim.run_id)
-        template = msgspec.convert(run.spec, dsl.Template)
-        step = next(s for s in template.steps if s.id == claim.step_id)
+            run = (
+                await conn.execute(
+                    select(
+                        runs.c.template_hash,
+                        runs.c.params,
+                        runs.c.input,
+                        runs.c.vars,
+                        runs.c.status,
+                        runs.c.store,
+                        runs.c.last_event,
+                    ).where(runs.c.id == claim.run_id)
+                )
+            ).one()
+            if run.status != "running":  # cancelled (or finished) meanwhile
+                await state.complete(conn, claim, output=None, now=self.clock(), status="cancelled")
+                return True
+            plan = await self._plan(conn, run.template_hash)
+            data = await self._data(conn, claim.run_id, claim.branch, run, plan, claim.step_id)
+        step = plan.steps[claim.step_id]
+        try:
+            outcome = await self._act(step, data, claim)
+        except CallFailed as failure:
+            await self._failed(plan, step, claim, failure)
+            return True
+        async with self._unit() as u:
+            if outcome.task or outcome.wait or outcome.items:
+                if not await state.park(u.conn, claim):
+                    return False
+                await self._park(u, plan, step, claim, outcome, data)
+                return True
+            if not await state.complete(u.conn, claim, output=outcome.output, now=u.now):
+                return False  # a newer attempt owns the step now
+            await self._record(u, claim.run_id, outcome)
+            await self._follow(u, plan, claim.run_id, claim.branch, outcome.next)
+        return True
+
+    async def _data(
+        self,
+        conn: AsyncConnection,
+        run_id: UUID,
+        branch: str,
+        run: Any,
+        plan: Plan,
+        step_id: str,
+    ) -> dict[str, Any]:
+        """What a step's expressions see."""
         data = {
             "input": run.input,
             "params": run.params,
             "vars": run.vars,
-            "steps": outputs,
-            "event": {},
-            "run": {"id": str(run.id), "store": str(run.store_id or "")},
+            "steps": await _outputs(conn, run_id, branch),
+            "event": run.last_event or {},
+            "run": {"id": str(run_id), "store": run.store or ""},
             "now": self.clock(),
         }
-        try:
-            outcome = await self._act(step, data, claim)
-        except CallFailed as failure:
-            await self._failed(step, claim, failure)
-            return True
-        async with self.db.begin() as conn:
-            now = self.clock()
-            if not await state.complete(conn, claim, output=outcome.output, now=now):
-                return False  # a newer attempt owns the step now
-            if outcome.vars:
-                await conn.execute(
-                    update(runs)
-                    .where(runs.c.id == claim.run_id)
-                    .values(vars={**run.vars, **outcome.vars}, updated_at=now)
-                )
-            if outcome.event:
-                await conn.execute(
-                    outbox.insert().values(topic="event", payload=outcome.event, created_at=now)
-                )
-            await self._follow(conn, claim.run_id, outcome.next, now)
-        return True
+        if branch:
+            item = await conn.scalar(select(branches.c.item).where(branches.c.id == UUID(branch)))
+            data[plan.parent[step_id].alias] = item
+        return data
 
     async def _act(self, step: dsl.Step, data: dict[str, Any], claim: state.Claim) -> Outcome:
+        if isinstance(step, dsl.CallStep):
+            payload = _eval_map(step.input, data)
+            key = _call_key(claim.run_id, claim.branch, step.id, claim.visit)
+            call = self.connectors.call(
+                step.connector, step.operation, payload, idempotency_key=key
+            )
+            if step.timeout:
+                try:
+                    result = await asyncio.wait_for(call, seconds(step.timeout))
+                except TimeoutError:
+                    raise CallFailed("timeout", f"no answer within {step.timeout}") from None
+            else:
+                result = await call
+            return Outcome(output=result, next=step.next)
         if isinstance(step, dsl.SetStep):
-            values = {k: _eval(v, data) for k, v in step.values.items()}
+            values = _eval_map(step.values, data)
             return Outcome(output=values, next=step.next, vars=values)
         if isinstance(step, dsl.DecideStep):
             for branch in step.branches:
@@ -156,67 +343,697 @@ class Engine:
                     return Outcome(output={"chose": branch.next}, next=branch.next)
             return Outcome(output={"chose": step.default}, next=step.default)
         if isinstance(step, dsl.EmitStep):
-            payload = {k: _eval(v, data) for k, v in step.payload.items()}
-            event = {"type": step.event, "run_id": str(claim.run_id), "payload": payload}
+            payload = _eval_map(step.payload, data)
+            event = {"type": step.event, "payload": payload}
             return Outcome(output={"emitted": step.event}, next=step.next, event=event)
-        if isinstance(step, dsl.CallStep):
-            payload = {k: _eval(v, data) for k, v in step.input.items()}
-            key = f"{claim.run_id}:{step.id}:{claim.visit}"  # (run, step, call)
-            result = await self.connectors.call(
-                step.connector, step.operation, payload, idempotency_key=key
+        if isinstance(step, dsl.NotifyStep):
+            if step.to is not None:
+                recipient = human.recipient(step.to, data["run"]["store"], self.directory)
+            else:
+                recipient = str(_eval(step.address or "''", data))
+            message = render(step.message, data)
+            note = {"channel": step.channel, "recipient": recipient, "message": message}
+            return Outcome(output=note, next=step.next, notification=note)
+        if isinstance(step, dsl.CompensateStep):
+            return Outcome(output=await self._compensate(step, claim), next=step.next)
+        if isinstance(step, dsl.ApprovalStep | dsl.ChecklistStep):
+            return Outcome(task=human.task_for(step, data))
+        if isinstance(step, dsl.WaitStep):
+            correlation = (
+                str(_eval(step.event.correlation, data)) if step.event is not None else None
             )
-            return Outcome(output=result, next=step.next)
-        kind = type(step).__struct_config__.tag
-        raise CallFailed("unsupported", f"step kind {kind} is not executable by this engine yet")
+            return Outcome(wait={"correlation": correlation})
+        if isinstance(step, dsl.ParallelStep):
+            items = _eval(step.over, data)
+            if not isinstance(items, list):
+                raise CallFailed("expression", f"'over' gave {type(items).__name__}, not a list")
+            if not items:
+                return Outcome(output=_joined([]), next=step.next)
+            return Outcome(items=items)
+        raise CallFailed("unsupported", f"step kind {type(step).__name__} cannot run here")
 
-    async def _failed(self, step: dsl.Step, claim: state.Claim, failure: CallFailed) -> None:
+    async def _record(self, u: Unit, run_id: UUID, outcome: Outcome) -> None:
+        """Write what an automatic step produced: variables, an event, a notification."""
+        if outcome.vars:
+            current = await u.conn.scalar(
+                _locked(u.conn, select(runs.c.vars).where(runs.c.id == run_id))
+            )
+            await u.conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(vars={**(current or {}), **outcome.vars}, updated_at=u.now)
+            )
+        if outcome.notification:
+            await self._notify(u, run_id, None, "step", **outcome.notification)
+        if outcome.event:
+            payload = outcome.event["payload"]
+            correlation = payload.get("correlation") if isinstance(payload, dict) else None
+            await self._ingest(
+                u,
+                "internal",
+                external_id=f"{run_id}:{outcome.event['type']}:{uuid7()}",
+                type=outcome.event["type"],
+                correlation=str(correlation) if correlation is not None else None,
+                payload={**payload, "run_id": str(run_id)},
+            )
+
+    async def _failed(
+        self, plan: Plan, step: dsl.Step, claim: state.Claim, failure: CallFailed
+    ) -> None:
         policy = step.retry or dsl.Retry(attempts=1)
         retryable = failure.kind in {str(k) for k in policy.retry_on}
-        async with self.db.begin() as conn:
-            now = self.clock()
+        async with self._unit() as u:
             if retryable and claim.attempt < policy.attempts:
                 delay = state.backoff(policy, claim.attempt, self.rng)
-                await state.retry_later(conn, claim, error=str(failure), delay=delay, now=now)
+                await state.retry_later(u.conn, claim, error=str(failure), delay=delay, now=u.now)
             elif step.on_error != dsl.FAIL:
-                if await state.complete(conn, claim, output={"error": str(failure)}, now=now):
-                    await self._follow(conn, claim.run_id, step.on_error, now)
+                output = {"error": str(failure), "error_kind": failure.kind}
+                if await state.complete(u.conn, claim, output=output, now=u.now):
+                    await self._follow(u, plan, claim.run_id, claim.branch, step.on_error)
             else:
-                await state.bury(conn, claim, reason=f"{step.id}: {failure}", now=now)
+                reason = f"{step.id}: {failure}"
+                if await state.bury(u.conn, claim, reason=reason, now=u.now):
+                    await self._follow(u, plan, claim.run_id, claim.branch, dsl.FAIL, reason)
 
     async def _follow(
-        self, conn: AsyncConnection, run_id: UUID, target: str | None, now: datetime
+        self,
+        u: Unit,
+        plan: Plan,
+        run_id: UUID,
+        branch: str,
+        target: str | None,
+        error: str | None = None,
     ) -> None:
-        if target is None or target == dsl.END:
-            await state.finish_run(conn, run_id, status="succeeded", now=now)
-        elif target == dsl.FAIL:
-            await state.finish_run(conn, run_id, status="failed", now=now, error="failed by design")
+        """Go on to ``target``: a step, or the end (or failure) of the branch or the run."""
+        if target is None or target in (dsl.END, dsl.FAIL):
+            ok = target != dsl.FAIL
+            if branch:
+                await self._branch_done(u, plan, run_id, UUID(branch), ok, error)
+            else:
+                status = "succeeded" if ok else "failed"
+                reason = None if ok else (error or "failed by design")
+                await state.finish_run(u.conn, run_id, status=status, now=u.now, error=reason)
         else:
-            await state.enqueue(conn, run_id, target, now=now)
+            u.bells.append(await state.enqueue(u.conn, run_id, target, now=u.now, branch=branch))
+
+    # --- waiting kinds ----------------------------------------------------------------
+
+    async def _park(
+        self,
+        u: Unit,
+        plan: Plan,
+        step: dsl.Step,
+        claim: state.Claim,
+        outcome: Outcome,
+        data: dict[str, Any],
+    ) -> None:
+        if outcome.task is not None:
+            await self._open_task(u, plan, step, claim, outcome.task, data)
+        elif outcome.wait is not None:
+            assert isinstance(step, dsl.WaitStep)
+            await self._register_wait(u, plan, step, claim, outcome.wait["correlation"])
+        elif outcome.items is not None:
+            assert isinstance(step, dsl.ParallelStep)
+            for position, item in enumerate(outcome.items):
+                branch_id = uuid7()
+                await u.conn.execute(
+                    insert(branches).values(
+                        id=branch_id,
+                        run_id=claim.run_id,
+                        parent_id=claim.step_row_id,
+                        position=position,
+                        item=item,
+                        status="running",
+                        created_at=u.now,
+                    )
+                )
+                first = await state.enqueue(
+                    u.conn, claim.run_id, step.steps[0].id, now=u.now, branch=str(branch_id)
+                )
+                u.bells.append(first)
+
+    async def _open_task(
+        self,
+        u: Unit,
+        plan: Plan,
+        step: dsl.Step,
+        claim: state.Claim,
+        task: dict[str, Any],
+        data: dict[str, Any],
+    ) -> None:
+        assert isinstance(step, dsl.ApprovalStep | dsl.ChecklistStep)
+        store = self.directory.store(data["run"]["store"] or None)
+
+        def at(duration: str) -> datetime:
+            return human.after(step, u.now, duration, store)
+
+        task_id = uuid7()
+        row = {
+            **task,
+            "id": task_id,
+            "run_id": claim.run_id,
+            "step_row_id": claim.step_row_id,
+            "template_id": plan.template.id,
+            "store": data["run"]["store"] or None,
+            "region": store.region if store else None,
+            "status": "open",
+            "due_at": at(step.sla.duration) if step.sla else None,
+            "escalate_at": at(step.escalation[0].after) if step.escalation else None,
+            "created_at": u.now,
+        }
+        auto = step.auto_decision if isinstance(step, dsl.ApprovalStep) else None
+        if auto is not None and _eval(auto.when, data) is True:
+            row |= {
+                "status": "done",
+                "decision": auto.decision,
+                "decided_by": "auto-decision",
+                "decided_via": "auto",
+                "decided_at": u.now,
+            }
+            await u.conn.execute(insert(tasks).values(**row))
+            output = human.approval_output(auto.decision, "auto-decision", None, {})
+            target = step.outcomes[auto.decision]  # type: ignore[union-attr]
+            await self._resume(u, plan, claim.step_row_id, output, target)
+            return
+        await u.conn.execute(insert(tasks).values(**row))
+        recipient = human.recipient(step.assignee, data["run"]["store"], self.directory)
+        await self._notify(
+            u, claim.run_id, task_id, "task_assigned", "email", recipient, task["title"]
+        )
+        if step.timeout:
+            await self._timer(u, claim, u.now + timedelta(seconds=seconds(step.timeout)))
+
+    async def _timer(self, u: Unit, claim: state.Claim, at: datetime | None, **match: Any) -> None:
+        await u.conn.execute(
+            insert(waits).values(
+                id=uuid7(),
+                run_id=claim.run_id,
+                step_row_id=claim.step_row_id,
+                timeout_at=at,
+                status="waiting",
+                created_at=u.now,
+                **match,
+            )
+        )
+
+    async def _register_wait(
+        self, u: Unit, plan: Plan, step: dsl.WaitStep, claim: state.Claim, correlation: str | None
+    ) -> None:
+        limit = step.timeout or step.timer
+        at = u.now + timedelta(seconds=seconds(limit)) if limit else None
+        event_type = step.event.type if step.event else None
+        await self._timer(u, claim, at, event_type=event_type, correlation=correlation)
+        if event_type is None:
+            return
+        # The event may have arrived before the run got here: take the oldest one this
+        # run has not consumed yet.
+        run_created = await u.conn.scalar(
+            select(runs.c.created_at).where(runs.c.id == claim.run_id)
+        )
+        consumed = select(waits.c.event_id).where(
+            waits.c.run_id == claim.run_id, waits.c.event_id.is_not(None)
+        )
+        early = (
+            await u.conn.execute(
+                select(events.c.id, events.c.payload)
+                .where(
+                    events.c.type == event_type,
+                    events.c.correlation == correlation,
+                    events.c.received_at >= run_created,
+                    events.c.id.not_in(consumed),
+                )
+                .order_by(events.c.received_at, events.c.id)
+                .limit(1)
+            )
+        ).first()
+        if early is not None:
+            await self._fire(u, claim.step_row_id, early.id, early.payload)
+
+    async def _fire(
+        self, u: Unit, step_row_id: UUID, event_id: UUID, payload: dict[str, Any]
+    ) -> bool:
+        """An awaited event arrived: the wait resumes its step."""
+        done = await u.conn.execute(
+            update(waits)
+            .where(waits.c.step_row_id == step_row_id, waits.c.status == "waiting")
+            .values(status="fired", event_id=event_id, finished_at=u.now)
+        )
+        if done.rowcount != 1:
+            return False
+        plan, step, row = await self._locate(u.conn, step_row_id)
+        assert isinstance(step, dsl.WaitStep)
+        await u.conn.execute(
+            update(runs).where(runs.c.id == row.run_id).values(last_event=payload, updated_at=u.now)
+        )
+        await self._resume(u, plan, step_row_id, payload, step.next)
+        return True
+
+    async def _resume(
+        self,
+        u: Unit,
+        plan: Plan,
+        step_row_id: UUID,
+        output: dict[str, Any],
+        target: str | None,
+        *,
+        status: str = "succeeded",
+        error: str | None = None,
+    ) -> bool:
+        if not await state.resume(u.conn, step_row_id, output=output, now=u.now, status=status):
+            return False
+        _, _, row = await self._locate(u.conn, step_row_id)
+        await self._follow(u, plan, row.run_id, row.branch, target, error)
+        return True
+
+    async def _branch_done(
+        self, u: Unit, plan: Plan, run_id: UUID, branch_id: UUID, ok: bool, error: str | None
+    ) -> None:
+        """A branch's sub-flow ended; the last one to end joins the parallel step."""
+        await u.conn.execute(
+            update(branches)
+            .where(branches.c.id == branch_id, branches.c.status == "running")
+            .values(status="succeeded" if ok else "failed", error=error, finished_at=u.now)
+        )
+        parent_id: UUID = (
+            await u.conn.execute(select(branches.c.parent_id).where(branches.c.id == branch_id))
+        ).scalar_one()
+        # Serialise the branches' last steps on the parent, so exactly one sees all done.
+        parent = (
+            await u.conn.execute(
+                _locked(u.conn, select(steps.c.step_id).where(steps.c.id == parent_id))
+            )
+        ).one()
+        rows = (
+            await u.conn.execute(
+                select(branches.c.status, branches.c.item)
+                .where(branches.c.parent_id == parent_id)
+                .order_by(branches.c.position)
+            )
+        ).all()
+        if any(r.status == "running" for r in rows):
+            return
+        step = plan.steps[parent.step_id]
+        assert isinstance(step, dsl.ParallelStep)
+        output = _joined([(r.status == "succeeded", r.item) for r in rows])
+        if human.join_holds(step.join, output["succeeded"], output["failed"]):
+            await self._resume(u, plan, parent_id, output, step.next)
+        else:
+            reason = f"{step.id}: {output['failed']} of {len(rows)} branches failed"
+            status = "succeeded" if step.on_error != dsl.FAIL else "failed"
+            await self._resume(
+                u, plan, parent_id, output, step.on_error, status=status, error=reason
+            )
+
+    # --- compensation -----------------------------------------------------------------
+
+    async def _compensate(self, step: dsl.CompensateStep, claim: state.Claim) -> dict[str, Any]:
+        """Undo completed call steps, newest first, each under its own idempotency key (a
+        retried compensate step replays at the system of record instead of undoing twice)."""
+        async with self.db.connect() as conn:
+            run = (
+                await conn.execute(
+                    select(
+                        runs.c.template_hash,
+                        runs.c.params,
+                        runs.c.input,
+                        runs.c.vars,
+                        runs.c.store,
+                        runs.c.last_event,
+                        runs.c.status,
+                    ).where(runs.c.id == claim.run_id)
+                )
+            ).one()
+            plan = await self._plan(conn, run.template_hash)
+            done = (
+                await conn.execute(
+                    select(steps.c.step_id, steps.c.branch, steps.c.visit, steps.c.output)
+                    .where(steps.c.run_id == claim.run_id, steps.c.status == "succeeded")
+                    .order_by(steps.c.finished_at.desc(), steps.c.id.desc())
+                )
+            ).all()
+            undone = {
+                key
+                for r in done
+                if isinstance(plan.steps.get(r.step_id), dsl.CompensateStep)
+                for key in (r.output or {}).get("compensated", [])
+            }
+            compensated: list[str] = []
+            for r in done:
+                call = plan.steps.get(r.step_id)
+                if not isinstance(call, dsl.CallStep) or call.compensation is None:
+                    continue
+                if (
+                    step.steps
+                    and r.step_id not in step.steps
+                    and (
+                        r.step_id not in plan.parent or plan.parent[r.step_id].id not in step.steps
+                    )
+                ):
+                    continue
+                key = _call_key(claim.run_id, r.branch, r.step_id, r.visit)
+                if key in undone:
+                    continue
+                data = await self._data(conn, claim.run_id, r.branch, run, plan, r.step_id)
+                payload = _eval_map(call.compensation.input, data)
+                await self.connectors.call(
+                    call.connector,
+                    call.compensation.operation,
+                    payload,
+                    idempotency_key=f"{key}:undo",
+                )
+                compensated.append(key)
+        return {"compensated": compensated, "count": len(compensated)}
+
+    # --- decisions, events, timers ----------------------------------------------------
+
+    async def decide(
+        self,
+        task_id: UUID,
+        *,
+        decision: str,
+        actor: str,
+        comment: str | None = None,
+        answers: dict[str, Any] | None = None,
+    ) -> None:
+        """A person decides an open task; the run goes on from the decision."""
+        async with self._unit() as u:
+            task = (
+                await u.conn.execute(_locked(u.conn, select(tasks).where(tasks.c.id == task_id)))
+            ).first()
+            if task is None:
+                raise TaskNotFound(f"no task {task_id}")
+            if task.status != "open":
+                raise TaskClosed(f"task {task_id} is {task.status}, not open")
+            plan, step, _ = await self._locate(u.conn, task.step_row_id)
+            output, target, stored = human.decision_output(
+                step, decision, actor, comment, answers or {}
+            )
+            await u.conn.execute(
+                update(tasks)
+                .where(tasks.c.id == task_id, tasks.c.status == "open")
+                .values(
+                    status="done",
+                    decision=stored,
+                    decided_by=actor,
+                    decided_via="human",
+                    comment=comment,
+                    answers=answers or {},
+                    decided_at=u.now,
+                )
+            )
+            await u.conn.execute(
+                update(waits)
+                .where(waits.c.step_row_id == task.step_row_id, waits.c.status == "waiting")
+                .values(status="cancelled", finished_at=u.now)
+            )
+            await self._resume(u, plan, task.step_row_id, output, target)
+
+    async def ingest(
+        self,
+        source: str,
+        *,
+        external_id: str,
+        type: str,
+        correlation: str | None,
+        payload: dict[str, Any],
+    ) -> bool:
+        """Take an event in once (False: a duplicate, ignored): it resumes the waits that
+        expect it and starts the runs of deployments it triggers, in one transaction."""
+        async with self._unit() as u:
+            return await self._ingest(
+                u,
+                source,
+                external_id=external_id,
+                type=type,
+                correlation=correlation,
+                payload=payload,
+            )
+
+    async def _ingest(
+        self,
+        u: Unit,
+        source: str,
+        *,
+        external_id: str,
+        type: str,
+        correlation: str | None,
+        payload: dict[str, Any],
+    ) -> bool:
+        event_id = uuid7()
+        added = await u.conn.execute(
+            _insert_ignore(u.conn, events).values(
+                id=event_id,
+                source=source,
+                external_id=external_id,
+                type=type,
+                correlation=correlation,
+                payload=payload,
+                received_at=u.now,
+            )
+        )
+        if added.rowcount != 1:
+            return False
+        if correlation is not None:
+            waiting = (
+                await u.conn.execute(
+                    select(waits.c.step_row_id)
+                    .where(
+                        waits.c.event_type == type,
+                        waits.c.correlation == correlation,
+                        waits.c.status == "waiting",
+                    )
+                    .order_by(waits.c.created_at)
+                )
+            ).all()
+            for w in waiting:
+                await self._fire(u, w.step_row_id, event_id, payload)
+        for deployment in self.directory.triggered_by(source, type):
+            store = payload.get("store_id") or payload.get("store")
+            await self._start(
+                u,
+                deployment.template,
+                deployment.params,
+                payload,
+                f"event:{event_id}:{deployment.template.id}",
+                str(store) if store else None,
+            )
+        return True
+
+    async def tick(self) -> int:
+        """Fire what time has made due: wait timeouts and timers, task SLA breaches and
+        escalations. Safe with several workers (rows are taken under lock)."""
+        fired = 0
+        async with self._unit() as u:
+            due = (
+                await u.conn.execute(
+                    _locked(
+                        u.conn,
+                        select(waits.c.id, waits.c.step_row_id, waits.c.run_id)
+                        .where(waits.c.status == "waiting", waits.c.timeout_at <= u.now)
+                        .limit(200),
+                        skip=True,
+                    )
+                )
+            ).all()
+            for w in due:
+                fired += await self._time_out(u, w.id, w.step_row_id)
+            fired += await human.escalate(self, u)
+        return fired
+
+    async def _time_out(self, u: Unit, wait_id: UUID, step_row_id: UUID) -> int:
+        await u.conn.execute(
+            update(waits).where(waits.c.id == wait_id).values(status="timed_out", finished_at=u.now)
+        )
+        plan, step, _ = await self._locate(u.conn, step_row_id)
+        if isinstance(step, dsl.WaitStep) and step.event is None:
+            target: str | None = step.next  # a plain timer: time passing is the point
+        elif isinstance(step, dsl.WaitStep):
+            target = step.on_timeout or step.on_error
+        else:  # a task past its step timeout
+            await u.conn.execute(
+                update(tasks)
+                .where(tasks.c.step_row_id == step_row_id, tasks.c.status == "open")
+                .values(status="expired", decided_at=u.now)
+            )
+            target = step.on_error
+        limit = getattr(step, "timeout", None) or getattr(step, "timer", None)
+        reason = f"{step.id}: timed out after {limit}"
+        failing = target == dsl.FAIL
+        return int(
+            await self._resume(
+                u,
+                plan,
+                step_row_id,
+                {"timed_out": True},
+                target,
+                status="failed" if failing else "succeeded",
+                error=reason,
+            )
+        )
+
+    async def _notify(
+        self,
+        u: Unit,
+        run_id: UUID | None,
+        task_id: UUID | None,
+        reason: str,
+        channel: str,
+        recipient: str,
+        message: str,
+    ) -> None:
+        await u.conn.execute(
+            insert(notifications).values(
+                id=uuid7(),
+                run_id=run_id,
+                task_id=task_id,
+                channel=channel,
+                recipient=recipient[:320],
+                reason=reason,
+                message=message,
+                created_at=u.now,
+            )
+        )
+
+    # --- operator actions -------------------------------------------------------------
+
+    async def cancel(self, run_id: UUID, *, actor: str) -> bool:
+        """Stop a running run: pending steps, tasks and waits close; a step executing right
+        now finishes its call, and nothing after it runs."""
+        async with self._unit() as u:
+            stopped = await u.conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id, runs.c.status == "running")
+                .values(
+                    status="cancelled",
+                    error=f"cancelled by {actor}",
+                    finished_at=u.now,
+                    updated_at=u.now,
+                )
+            )
+            if stopped.rowcount != 1:
+                return False
+            await u.conn.execute(
+                update(steps)
+                .where(steps.c.run_id == run_id, steps.c.status.in_(("ready", "waiting")))
+                .values(status="cancelled", finished_at=u.now)
+            )
+            await u.conn.execute(
+                update(tasks)
+                .where(tasks.c.run_id == run_id, tasks.c.status == "open")
+                .values(status="cancelled", decided_at=u.now, decided_by=actor)
+            )
+            await u.conn.execute(
+                update(waits)
+                .where(waits.c.run_id == run_id, waits.c.status == "waiting")
+                .values(status="cancelled", finished_at=u.now)
+            )
+        return True
+
+    async def replay_dead_letter(self, dead_letter_id: UUID) -> UUID | None:
+        """Put a dead step back in line (same row, same idempotency keys); None when the
+        letter is unknown, already replayed, or its parallel step has already joined."""
+        async with self._unit() as u:
+            row = (
+                await u.conn.execute(
+                    select(steps.c.branch)
+                    .join(dead_letters, dead_letters.c.step_row_id == steps.c.id)
+                    .where(dead_letters.c.id == dead_letter_id)
+                )
+            ).first()
+            if row is not None and row.branch:
+                parent_status = await u.conn.scalar(
+                    select(steps.c.status)
+                    .join(branches, branches.c.parent_id == steps.c.id)
+                    .where(branches.c.id == UUID(row.branch))
+                )
+                if parent_status != "waiting":
+                    return None
+                await u.conn.execute(
+                    update(branches)
+                    .where(branches.c.id == UUID(row.branch))
+                    .values(status="running", error=None, finished_at=None)
+                )
+            step_row_id = await state.replay(u.conn, dead_letter_id, now=u.now)
+            if step_row_id is not None:
+                u.bells.append(step_row_id)
+            return step_row_id
+
+    # --- embedded dispatch ------------------------------------------------------------
 
     async def pump(self, *, limit: int = 10_000) -> int:
-        """In-process dispatch (embedded mode): ring every doorbell until none is left."""
+        """In-process dispatch (embedded mode): execute rung steps until none is left."""
         done = 0
-        while done < limit:
-            async with self.db.begin() as conn:
-                batch = await state.take_outbox(conn, now=self.clock())
-            bells = [UUID(p["step_row_id"]) for topic, p in batch if topic == "dispatch"]
-            if not batch:
-                return done
-            for step_row_id in bells:
-                done += await self.execute(step_row_id)
+        while self.bells and done < limit:
+            done += await self.execute(self.bells.popleft())
         return done
+
+    async def sweep(self, *, ring_again_after: timedelta) -> int:
+        """Ring again for steps whose doorbell was lost or whose worker died."""
+        async with self.db.begin() as conn:
+            due = await state.overdue(conn, now=self.clock(), ring_again_after=ring_again_after)
+        if due:
+            self.ring([step_row_id for step_row_id, _ in due])
+        return len(due)
+
+
+def _call_key(run_id: UUID, branch: str, step_id: str, visit: int) -> str:
+    """The idempotency key of a step's call: (run, step, call) — stable across retries,
+    redeliveries and replays of the same visit."""
+    return f"{run_id}:{branch}:{step_id}:{visit}" if branch else f"{run_id}:{step_id}:{visit}"
+
+
+def _joined(results: list[tuple[bool, Any]]) -> dict[str, Any]:
+    ok = [item for good, item in results if good]
+    failed = [item for good, item in results if not good]
+    return {"results": ok, "failures": failed, "succeeded": len(ok), "failed": len(failed)}
 
 
 def _eval(expression: str, data: dict[str, Any]) -> Any:
-    return expressions.compile_expression(expression).eval(data=data).plain_value()
+    aliases = tuple(k for k in data if k not in expressions.BASE_VARIABLES and k != "now")
+    try:
+        compiled = expressions.compile_expression(expression, aliases=aliases)
+        return compiled.eval(data=data).plain_value()
+    except Exception as exc:  # a CEL evaluation error: no such key, bad types, ...
+        raise CallFailed("expression", f"{expression!r}: {exc}") from None
 
 
-async def _outputs(conn: AsyncConnection, run_id: UUID) -> dict[str, Any]:
+def _eval_map(mapping: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _eval(v, data) for k, v in mapping.items()}
+
+
+def render(message: str, data: dict[str, Any]) -> str:
+    """A message with its ``${expr}`` placeholders filled in."""
+    return _PLACEHOLDER.sub(lambda m: _text(_eval(m.group(1), data)), message)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(_text(v) for v in value)
+    return str(value)
+
+
+def _locked(conn: AsyncConnection, stmt: Any, *, skip: bool = False) -> Any:
+    """FOR UPDATE on PostgreSQL; SQLite serialises writers anyway."""
+    if conn.dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=skip)
+    return stmt
+
+
+def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+async def _outputs(conn: AsyncConnection, run_id: UUID, branch: str) -> dict[str, Any]:
+    """Outputs of the run's finished steps: the main flow's, and inside a branch its own."""
+    where = [steps.c.run_id == run_id, steps.c.status == "succeeded"]
+    where.append(steps.c.branch.in_(("", branch)) if branch else steps.c.branch == "")
     rows = (
         await conn.execute(
-            select(steps.c.step_id, steps.c.output)
-            .where(steps.c.run_id == run_id, steps.c.status == "succeeded")
-            .order_by(steps.c.visit)
+            select(steps.c.step_id, steps.c.output).where(*where).order_by(steps.c.visit)
         )
     ).all()
     return {r.step_id: {"output": r.output or {}} for r in rows}

@@ -1,10 +1,11 @@
 """Durable run and step state: the database is the truth, the queue is a doorbell.
 
-Every function takes an open ``AsyncConnection`` inside the caller's transaction, so a
-state change and the outbox row that announces it commit together. A worker takes a step
-with :func:`claim` (attempt + 1, lease: the attempt is the fencing token) and finishes it
-with :func:`complete` or :func:`retry_later` only while that attempt is still current. The
-sweeper (:func:`overdue`) finds steps whose doorbell was lost or whose worker died.
+Every function takes an open ``AsyncConnection`` inside the caller's transaction. A new
+step row is marked rung (``dispatched_at``) when it is written, and the caller rings for it
+after commit; if the ring is lost (crash between commit and send, Redis flushed), the
+sweeper (:func:`overdue`) rings again. A worker takes a step with :func:`claim` (attempt + 1,
+lease: the attempt is the fencing token) and finishes it with :func:`complete`,
+:func:`retry_later`, :func:`park` or :func:`bury` only while that attempt is still current.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from control_plane.contracts import uuid7
 from control_plane.contracts.dsl import Retry
 from control_plane.contracts.validate import seconds
-from tenant_runtime.db.schema import dead_letters, outbox, runs, steps
+from tenant_runtime.db.schema import dead_letters, runs, steps
 
 
 @dataclass(frozen=True)
@@ -32,16 +33,8 @@ class Claim:
     visit: int
     #: The fencing token: completing needs it to still be the step's current attempt.
     attempt: int
-
-
-async def _announce(conn: AsyncConnection, step_row_id: UUID, run_id: UUID, now: datetime) -> None:
-    await conn.execute(
-        insert(outbox).values(
-            topic="dispatch",
-            payload={"step_row_id": str(step_row_id), "run_id": str(run_id)},
-            created_at=now,
-        )
-    )
+    #: '' in the main flow; the branch id inside a parallel step's sub-flow.
+    branch: str = ""
 
 
 async def start_run(
@@ -49,34 +42,34 @@ async def start_run(
     *,
     template_id: str,
     template_version: str,
-    spec: dict[str, Any],
+    template_hash: str,
     first_step: str,
     params: dict[str, Any],
     payload: dict[str, Any],
     now: datetime,
     idempotency_key: str | None = None,
-    store_id: UUID | None = None,
-) -> UUID:
-    """The run, its first step and that step's doorbell, in the caller's transaction."""
+    store: str | None = None,
+) -> tuple[UUID, UUID]:
+    """The run and its first step, in the caller's transaction: (run id, step row id).
+    The caller rings for the step after commit (the sweeper rings if it never does)."""
     run_id = uuid7()
     await conn.execute(
         insert(runs).values(
             id=run_id,
             template_id=template_id,
             template_version=template_version,
-            spec=spec,
+            template_hash=template_hash,
             params=params,
             input=payload,
             vars={},
             status="running",
-            store_id=store_id,
+            store=store,
             idempotency_key=idempotency_key,
             created_at=now,
             updated_at=now,
         )
     )
-    await enqueue(conn, run_id, first_step, now=now)
-    return run_id
+    return run_id, await enqueue(conn, run_id, first_step, now=now)
 
 
 async def run_by_key(conn: AsyncConnection, key: str) -> UUID | None:
@@ -90,12 +83,13 @@ async def enqueue(
     step_id: str,
     *,
     now: datetime,
-    due_at: datetime | None = None,
+    branch: str = "",
 ) -> UUID:
-    """A new visit of ``step_id`` in ``run_id``, ready at ``due_at`` (default now)."""
+    """A new visit of ``step_id`` in ``run_id`` (in ``branch``), ready now, marked rung:
+    the caller rings after commit."""
     visit = await conn.scalar(
         select(func.coalesce(func.max(steps.c.visit), 0) + 1).where(
-            steps.c.run_id == run_id, steps.c.step_id == step_id
+            steps.c.run_id == run_id, steps.c.branch == branch, steps.c.step_id == step_id
         )
     )
     step_row_id = uuid7()
@@ -104,15 +98,15 @@ async def enqueue(
             id=step_row_id,
             run_id=run_id,
             step_id=step_id,
+            branch=branch,
             visit=visit,
             status="ready",
             attempt=0,
-            due_at=due_at or now,
+            due_at=now,
             dispatched_at=now,
             created_at=now,
         )
     )
-    await _announce(conn, step_row_id, run_id, now)
     return step_row_id
 
 
@@ -137,12 +131,14 @@ async def claim(
                 lease_owner=worker,
                 lease_expires_at=now + lease,
             )
-            .returning(steps.c.run_id, steps.c.step_id, steps.c.visit, steps.c.attempt)
+            .returning(
+                steps.c.run_id, steps.c.step_id, steps.c.visit, steps.c.attempt, steps.c.branch
+            )
         )
     ).first()
     if row is None:
         return None
-    return Claim(step_row_id, row.run_id, row.step_id, row.visit, row.attempt)
+    return Claim(step_row_id, row.run_id, row.step_id, row.visit, row.attempt, row.branch)
 
 
 def _current(c: Claim) -> Any:
@@ -152,13 +148,43 @@ def _current(c: Claim) -> Any:
 
 
 async def complete(
-    conn: AsyncConnection, c: Claim, *, output: dict[str, Any] | None, now: datetime
+    conn: AsyncConnection,
+    c: Claim,
+    *,
+    output: dict[str, Any] | None,
+    now: datetime,
+    status: str = "succeeded",
 ) -> bool:
     """Finish the step if ``c`` still holds it; False when a newer attempt took over."""
     done = await conn.execute(
         update(steps)
         .where(_current(c))
-        .values(status="succeeded", output=output, finished_at=now, lease_expires_at=None)
+        .values(status=status, output=output, finished_at=now, lease_expires_at=None)
+    )
+    return done.rowcount == 1
+
+
+async def park(conn: AsyncConnection, c: Claim) -> bool:
+    """The step waits for a person, an event or its branches; no lease runs out on it."""
+    done = await conn.execute(
+        update(steps).where(_current(c)).values(status="waiting", lease_expires_at=None)
+    )
+    return done.rowcount == 1
+
+
+async def resume(
+    conn: AsyncConnection,
+    step_row_id: UUID,
+    *,
+    output: dict[str, Any] | None,
+    now: datetime,
+    status: str = "succeeded",
+) -> bool:
+    """Finish a waiting step (decided, fired, timed out, joined); False if it no longer waits."""
+    done = await conn.execute(
+        update(steps)
+        .where(steps.c.id == step_row_id, steps.c.status == "waiting")
+        .values(status=status, output=output, finished_at=now)
     )
     return done.rowcount == 1
 
@@ -191,7 +217,8 @@ async def retry_later(
 
 
 async def bury(conn: AsyncConnection, c: Claim, *, reason: str, now: datetime) -> bool:
-    """Out of attempts: a dead letter, and the run fails. False when fenced out."""
+    """Out of attempts: the step is dead and a dead letter records it (the caller fails
+    the run or the branch). False when fenced out."""
     done = await conn.execute(
         update(steps)
         .where(_current(c))
@@ -204,7 +231,6 @@ async def bury(conn: AsyncConnection, c: Claim, *, reason: str, now: datetime) -
             id=uuid7(), run_id=c.run_id, step_row_id=c.step_row_id, reason=reason, created_at=now
         )
     )
-    await finish_run(conn, c.run_id, status="failed", now=now, error=reason)
     return True
 
 
@@ -236,7 +262,6 @@ async def replay(conn: AsyncConnection, dead_letter_id: UUID, *, now: datetime) 
         .where(steps.c.id == row.step_row_id)
         .values(status="ready", due_at=now, dispatched_at=now, finished_at=None)
     )
-    await _announce(conn, row.step_row_id, row.run_id, now)
     step_row_id: UUID = row.step_row_id
     return step_row_id
 
@@ -282,24 +307,3 @@ async def overdue(
             update(steps).where(steps.c.id.in_([s for s, _ in found])).values(dispatched_at=now)
         )
     return found
-
-
-async def take_outbox(
-    conn: AsyncConnection, *, limit: int = 500, now: datetime
-) -> list[tuple[str, dict[str, Any]]]:
-    """Unsent outbox rows, marked sent (sending twice is allowed, losing never is: the
-    caller sends after its transaction commits, and the sweeper covers a crash between)."""
-    stmt = (
-        select(outbox.c.id, outbox.c.topic, outbox.c.payload)
-        .where(outbox.c.sent_at.is_(None))
-        .order_by(outbox.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    rows = (await conn.execute(stmt)).all()
-    if rows:
-        await conn.execute(
-            update(outbox).where(outbox.c.id.in_([r.id for r in rows])).values(sent_at=now)
-        )
-    return [(r.topic, r.payload) for r in rows]

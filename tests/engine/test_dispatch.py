@@ -46,21 +46,19 @@ async def test_runs_finish_through_dramatiq_even_after_redis_is_flushed(pg: Asyn
     broker = tenant_broker(REDIS_URL, uuid4())
 
     def worker_engine() -> Engine:
-        return Engine(create_async_engine(url), erp, worker="dramatiq")
+        return Engine(create_async_engine(url), erp, worker="dramatiq", ring=dispatcher.ring)
 
     dispatcher = Dispatcher(broker, worker_engine)
     worker = Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
-    main = Engine(pg, erp, worker="api")
+    main = Engine(pg, erp, worker="api", ring=dispatcher.ring)
     try:
         run_ids = [await main.start(template(), {}, {"sku": f"SKU-{i}"}) for i in range(20)]
-        await dispatcher.relay(main)
         # Every queued doorbell is gone: only the database knows what is left to do.
         redis.Redis.from_url(REDIS_URL).flushdb()
         deadline = time.monotonic() + 60
         while await unfinished(pg, run_ids) and time.monotonic() < deadline:
-            await dispatcher.relay(main)
-            await dispatcher.sweep(main, ring_again_after=timedelta(seconds=1))
+            await main.sweep(ring_again_after=timedelta(seconds=1))
             await asyncio.sleep(0.3)
         assert await unfinished(pg, run_ids) == 0
         async with pg.connect() as conn:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.contracts import dsl
 from control_plane.contracts.validate import lint
-from tenant_runtime.db.schema import dead_letters, outbox, runs
+from tenant_runtime.db.schema import dead_letters, events, runs
 from tenant_runtime.engine import state
 from tenant_runtime.engine.executor import CallFailed, Engine, InvalidStart
 
@@ -105,7 +104,7 @@ class Clock:
 
 
 async def drive(eng: Engine, clock: Clock, rounds: int = 20) -> None:
-    """Pump the outbox; let backoffs pass; let the sweeper ring for waiting retries."""
+    """Execute what is rung; let backoffs pass; let the sweeper ring for waiting retries."""
     for _ in range(rounds):
         await eng.pump()
         clock.now += timedelta(seconds=10)
@@ -136,12 +135,12 @@ async def test_a_run_retries_through_errors_with_one_key_per_call(
     assert len(order) == 1
     async with engine.connect() as conn:
         run = (await conn.execute(select(runs).where(runs.c.id == run_id))).one()
-        events = [
-            r.payload
-            for r in (await conn.execute(select(outbox).where(outbox.c.topic == "event"))).all()
+        emitted = [
+            (r.source, r.type, r.payload)
+            for r in (await conn.execute(select(events).where(events.c.type == "restock.checked")))
         ]
     assert run.vars == {"quantity": 17}
-    assert {"type": "restock.checked", "run_id": str(run_id), "payload": {"sku": "SKU-1"}} in events
+    assert emitted == [("internal", "restock.checked", {"sku": "SKU-1", "run_id": str(run_id)})]
 
 
 async def test_idempotent_start_and_parameter_validation(fresh_engine: AsyncEngine) -> None:
@@ -181,9 +180,8 @@ async def test_a_zombie_worker_cannot_complete_a_taken_over_step(fresh_engine: A
     zombie = Engine(engine, erp, worker="zombie", clock=clock, lease=timedelta(seconds=30))
     fresh = Engine(engine, erp, worker="fresh", clock=clock, lease=timedelta(seconds=30))
     run_id = await zombie.start(template(), {}, {"sku": "SKU-3"})
+    step_row = zombie.bells.popleft()
     async with engine.begin() as conn:
-        bells = await state.take_outbox(conn, now=clock.now)
-        step_row = UUID(next(p["step_row_id"] for t, p in bells if t == "dispatch"))
         claim = await state.claim(
             conn, step_row, worker="zombie", lease=zombie.lease, now=clock.now
         )

@@ -21,27 +21,26 @@ LEASE = timedelta(seconds=30)
 
 async def _start(eng: AsyncEngine, now: datetime = T0) -> tuple[object, object]:
     async with eng.begin() as conn:
-        run_id = await state.start_run(
+        run_id, step_row = await state.start_run(
             conn,
             template_id="noop",
             template_version="1.0.0",
-            spec={"steps": []},
+            template_hash="0" * 64,
             first_step="a",
             params={},
             payload={"x": 1},
             now=now,
         )
-        step_row = await conn.scalar(select(steps.c.id).where(steps.c.run_id == run_id))
     return run_id, step_row
 
 
-async def test_a_run_starts_with_its_first_step_and_its_doorbell(engine: AsyncEngine) -> None:
+async def test_a_run_starts_with_its_first_step_marked_rung(engine: AsyncEngine) -> None:
     run_id, step_row = await _start(engine)
-    async with engine.begin() as conn:
-        sent = await state.take_outbox(conn, now=T0)
-        again = await state.take_outbox(conn, now=T0)
-    assert ("dispatch", {"step_row_id": str(step_row), "run_id": str(run_id)}) in sent
-    assert again == []
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(steps).where(steps.c.run_id == run_id))).one()
+    assert row.id == step_row and row.status == "ready" and row.attempt == 0
+    # Rung when written: the sweeper leaves it alone until the ring-again window passes.
+    assert row.dispatched_at == row.due_at
 
 
 async def test_leases_and_fencing(engine: AsyncEngine) -> None:
@@ -111,9 +110,11 @@ async def test_dead_letters_and_replay(engine: AsyncEngine) -> None:
         c = await state.claim(conn, step_row, worker="w", lease=LEASE, now=T0)
         assert c is not None
         assert await state.bury(conn, c, reason="attempts exhausted: 500 from POS", now=T0)
+        await state.finish_run(conn, run_id, status="failed", now=T0, error="dead")
         status = await conn.scalar(select(runs.c.status).where(runs.c.id == run_id))
         letter = await conn.scalar(select(dead_letters.c.id).where(dead_letters.c.run_id == run_id))
-    assert status == "failed" and letter is not None
+        step_status = await conn.scalar(select(steps.c.status).where(steps.c.id == step_row))
+    assert status == "failed" and letter is not None and step_status == "dead"
     async with engine.begin() as conn:
         again = await state.replay(conn, letter, now=T0)
         # The same step row and visit: its calls keep their idempotency keys.
@@ -154,11 +155,11 @@ async def test_the_sweeper_rings_again_for_lost_doorbells_and_dead_workers(
 async def test_run_ids_by_idempotency_key(engine: AsyncEngine) -> None:
     key = secrets.token_hex(8)
     async with engine.begin() as conn:
-        run_id = await state.start_run(
+        run_id, _ = await state.start_run(
             conn,
             template_id="noop",
             template_version="1.0.0",
-            spec={},
+            template_hash="0" * 64,
             first_step="a",
             params={},
             payload={},

@@ -1,0 +1,270 @@
+"""One tenant's runtime assembled from its settings: database, directory (deployments and
+stores), connectors with their secret provider, and the engine. The API process, the
+worker and the embedded demo all build it the same way."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import httpx
+from croniter import croniter
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from control_plane.contracts import dsl
+from control_plane.contracts.validate import lint
+from tenant_runtime.config import RuntimeSettings
+from tenant_runtime.connectors import (
+    ApiKeyAuth,
+    BasicAuth,
+    BearerAuth,
+    NoAuth,
+    OAuth2ClientCredentials,
+    RestConnector,
+    RetryPolicy,
+)
+from tenant_runtime.connectors.auth import ConnectorAuth
+from tenant_runtime.connectors.bindings import BoundConnectors
+from tenant_runtime.engine import state
+from tenant_runtime.engine.directory import Deployment, Directory, StoreInfo
+from tenant_runtime.engine.executor import Connectors, Engine, UnknownTemplate
+from tenant_runtime.secrets import (
+    BrokerProvider,
+    SecretCache,
+    SecretProvider,
+    SecretUnavailable,
+    VaultProvider,
+)
+
+#: A schedule tick older than this when first seen is skipped, not fired late.
+SCHEDULE_CATCH_UP = timedelta(minutes=10)
+
+
+class _NoSecrets:
+    async def get(self, name: str) -> str:
+        raise SecretUnavailable(f"secret {name!r}: this runtime has no secret provider configured")
+
+
+def secret_provider(settings: RuntimeSettings) -> SecretProvider:
+    if settings.secrets_from == "broker":
+        client = httpx.AsyncClient(base_url=settings.control_plane_url, timeout=10.0)
+        return BrokerProvider(client, lambda: settings.runtime_token)
+    if settings.secrets_from == "vault":
+        return VaultProvider(
+            settings.vault_addr,
+            settings.tenant_id,
+            settings.vault_role_id,
+            settings.vault_wrapped_secret_id,
+        )
+    return _NoSecrets()
+
+
+def connector_auth(spec: dict[str, Any] | None) -> ConnectorAuth:
+    """``{"type": "bearer", "token": "secret://erp-token"}`` and the like."""
+    spec = dict(spec or {})
+    kind = spec.pop("type", "none")
+    try:
+        if kind == "none":
+            return NoAuth()
+        if kind == "bearer":
+            return BearerAuth(spec["token"])
+        if kind == "basic":
+            return BasicAuth(spec["username"], spec["password"])
+        if kind == "api_key":
+            return ApiKeyAuth(spec["key"], spec.get("header", "X-API-Key"))
+        if kind == "oauth2":
+            return OAuth2ClientCredentials(
+                spec["token_endpoint"],
+                spec["client_id"],
+                spec["client_secret"],
+                scope=spec.get("scope"),
+            )
+    except KeyError as exc:
+        raise ValueError(f"connector auth {kind!r} needs {exc.args[0]!r}") from None
+    raise ValueError(
+        f"connector auth type must be none, bearer, basic, api_key or oauth2, not {kind!r}"
+    )
+
+
+def bound_connectors(settings: RuntimeSettings, secrets: SecretCache) -> BoundConnectors:
+    bound = {
+        name: RestConnector(
+            str(spec["base_url"]),
+            connector_auth(spec.get("auth")),
+            timeout=float(spec.get("timeout", 10.0)),
+            retry=RetryPolicy(attempts=int(spec.get("attempts", 3)), initial=0.2, max=2.0),
+            secrets=secrets,
+            transport=httpx.AsyncHTTPTransport(retries=0),
+        )
+        for name, spec in settings.bindings.items()
+    }
+    return BoundConnectors(bound)
+
+
+def load_directory(settings: RuntimeSettings) -> Directory:
+    """Deployments and stores from the desired-state file (empty without one)."""
+    if settings.desired_file is None:
+        return Directory()
+    try:
+        desired = json.loads(settings.desired_file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"desired state {settings.desired_file}: {exc}") from None
+    deployments = {
+        template_id: Deployment(
+            load_template(settings.templates_dir, template_id, str(spec["version"])),
+            dict(spec.get("params") or {}),
+        )
+        for template_id, spec in (desired.get("deployments") or {}).items()
+    }
+    stores = {
+        store_id: StoreInfo.from_settings(store_id, data)
+        for store_id, data in (desired.get("stores") or {}).items()
+    }
+    return Directory(deployments, stores)
+
+
+def load_template(root: Path, template_id: str, version: str) -> dsl.Template:
+    path = root / template_id / f"{version}.yaml"
+    if not path.is_file():
+        raise ValueError(f"template {template_id} {version}: no file {path}")
+    template, problems = lint(path.read_text(), f"{template_id}/{version}.yaml")
+    if template is None or problems:
+        first = problems[0] if problems else "unreadable"
+        raise ValueError(f"template {template_id} {version} does not lint: {first}")
+    return template
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: RuntimeSettings,
+        *,
+        connectors: Connectors | None = None,
+        directory: Directory | None = None,
+        ring: Callable[[list[UUID]], None] | None = None,
+        worker: str = "runtime",
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.directory = directory if directory is not None else load_directory(settings)
+        self.db: AsyncEngine = create_async_engine(
+            settings.database_url,
+            **(
+                {}
+                if settings.database_url.startswith("sqlite")
+                else {"pool_size": settings.worker_threads + 2}
+            ),
+        )
+        self.secrets = SecretCache(secret_provider(settings))
+        self._wake = asyncio.Event()
+        if ring is None:  # embedded: steps run in-process, woken as soon as they are rung
+
+            def ring(step_row_ids: list[UUID]) -> None:
+                self.engine.bells.extend(step_row_ids)
+                self._wake.set()
+
+        self.engine = Engine(
+            self.db,
+            connectors if connectors is not None else bound_connectors(settings, self.secrets),
+            directory=self.directory,
+            worker=worker,
+            lease=timedelta(seconds=settings.lease_seconds),
+            ring=ring,
+            clock=clock,
+        )
+
+    @property
+    def deployments(self) -> dict[str, Deployment]:
+        return self.directory.deployments
+
+    @property
+    def stores(self) -> dict[str, StoreInfo]:
+        return self.directory.stores
+
+    async def start(
+        self,
+        template_id: str,
+        payload: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        store: str | None = None,
+    ) -> UUID:
+        deployment = self.directory.deployments.get(template_id)
+        if deployment is None:
+            known = ", ".join(sorted(self.directory.deployments)) or "none"
+            raise UnknownTemplate(
+                f"template {template_id!r} is not deployed here (deployed: {known})"
+            )
+        store = store or payload.get("store_id") or None
+        return await self.engine.start(
+            deployment.template,
+            deployment.params,
+            payload,
+            idempotency_key=idempotency_key,
+            store=str(store) if store else None,
+        )
+
+    async def fire_schedules(self) -> int:
+        """Start one run per schedule tick: the tick's idempotency key makes a second
+        worker's attempt at the same tick a no-op."""
+        fired = 0
+        now = self.engine.clock()
+        for template_id, deployment in self.directory.deployments.items():
+            for trigger in deployment.template.triggers:
+                if not isinstance(trigger, dsl.ScheduleTrigger):
+                    continue
+                local = now.astimezone(ZoneInfo(trigger.timezone))
+                tick = croniter(trigger.cron, local).get_prev(datetime).astimezone(UTC)
+                if now - tick > SCHEDULE_CATCH_UP:
+                    continue
+                key = f"schedule:{template_id}:{tick.isoformat()}"
+                async with self.db.connect() as conn:
+                    if await state.run_by_key(conn, key):
+                        continue
+                try:
+                    await self.engine.start(
+                        deployment.template,
+                        deployment.params,
+                        {"scheduled_for": tick.isoformat()},
+                        idempotency_key=key,
+                    )
+                except IntegrityError:
+                    continue  # another worker fired this tick first
+                fired += 1
+        return fired
+
+    async def maintain(self, *, ring_again_after: timedelta) -> int:
+        """One round of the housekeeping every runtime does: ring for overdue steps, fire
+        due timers, escalations and schedule ticks."""
+        done = await self.engine.sweep(ring_again_after=ring_again_after)
+        done += await self.engine.tick()
+        done += await self.fire_schedules()
+        return done
+
+    async def background(self, stop: asyncio.Event | None = None) -> None:
+        """Embedded mode: execute rung steps in-process and keep house, until ``stop``."""
+        stop = stop or asyncio.Event()
+        ring_again = timedelta(seconds=max(self.settings.sweep_seconds * 5, 2.0))
+        while not stop.is_set():
+            await self.engine.pump()
+            await self.maintain(ring_again_after=ring_again)
+            await self.engine.pump()
+            if self.engine.bells:
+                continue
+            self._wake.clear()
+            waiters = [asyncio.ensure_future(e.wait()) for e in (stop, self._wake)]
+            await asyncio.wait(
+                waiters, timeout=self.settings.sweep_seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def close(self) -> None:
+        await self.db.dispose()
