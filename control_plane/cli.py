@@ -7,6 +7,7 @@ import base64
 import json
 import shutil
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from functools import wraps
 from pathlib import Path
@@ -754,6 +755,23 @@ def runtime_worker(name: str) -> None:
     run_worker(settings, name=name)
 
 
+@runtime.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8100, show_default=True, type=int)
+@handle_errors
+def runtime_serve(host: str, port: int) -> None:
+    """Serve one tenant's API, signed webhooks and portal.
+
+    In embedded mode (no STOREOPS_RUNTIME_REDIS_URL) this process executes the steps too.
+    """
+    from tenant_runtime.serve import run as run_server
+
+    settings = _runtime_settings()
+    mode = "Dramatiq on Redis" if settings.redis_url else "embedded, in-process steps"
+    console.print(f"tenant runtime {settings.tenant_id} at http://{host}:{port}/portal ({mode})")
+    run_server(settings, host, port)
+
+
 # --- demo -------------------------------------------------------------------------------
 
 
@@ -803,11 +821,43 @@ def demo(settings: Settings, reset: bool, serve_after: bool) -> None:
         console.print(
             f"demo data already present (logins use password {DEMO_PASSWORD}); --reset starts over"
         )
-    if serve_after:
-        import uvicorn
+    if not serve_after:
+        return
+    import uvicorn
 
-        from control_plane.app import create_app
+    from control_plane import demo_fleet
+    from control_plane.app import create_app
 
+    fleet = run(settings, lambda ctx: demo_fleet.members(ctx, settings.home))
+    table(
+        "Tenant runtimes (embedded: SQLite, in-process steps) and their sandboxes",
+        ["retailer", "portal", "sandbox"],
+        [(m.name, f"{m.runtime_url}/portal", f"{m.sandbox_url}/_sandbox/stats") for m, _ in fleet],
+    )
+    console.print(
+        "Light traffic runs in the background: runs start, sandbox events arrive as signed "
+        f"webhooks, some tasks get decided. Logs: {settings.home / 'fleet'}"
+    )
+    procs = demo_fleet.launch(
+        fleet, base, settings.home, issuer=settings.issuer, audience=settings.jwt_audience
+    )
+    try:
         uvicorn.run(
             create_app(settings), host=settings.host, port=settings.port, log_level="warning"
         )
+    finally:
+        demo_fleet.stop(procs)
+
+
+@main.command("demo-traffic", hidden=True)
+@click.argument("fleet_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def demo_traffic(fleet_file: Path) -> None:
+    """Keep the demo fleet busy (started by ``storeops demo``)."""
+    from control_plane.demo_fleet import Traffic
+
+    time.sleep(3)  # let the control plane and the runtimes come up
+    Traffic(json.loads(fleet_file.read_text())).forever()
+
+
+if __name__ == "__main__":
+    main()

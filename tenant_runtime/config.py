@@ -37,6 +37,10 @@ class RuntimeSettings:
     webhook_secrets: dict[str, list[str]] = field(default_factory=dict)
     #: The control plane: JWKS for verifying callers, the secret broker.
     control_plane_url: str = ""
+    #: The ``iss`` of the control plane's tokens (its public URL) when the runtime reaches
+    #: it by another address; ``control_plane_url`` by default.
+    token_issuer: str = ""
+    token_audience: str = "storeops-api"  # noqa: S105 - an audience name, not a secret
     #: none | broker (the control plane's broker, with ``runtime_token``) | vault (AppRole).
     secrets_from: str = "none"
     runtime_token: str = ""
@@ -83,6 +87,8 @@ class RuntimeSettings:
                     k: [v] if isinstance(v, str) else list(v) for k, v in hooks.items()
                 },
                 control_plane_url=get("CONTROL_PLANE_URL"),
+                token_issuer=get("TOKEN_ISSUER"),
+                token_audience=get("TOKEN_AUDIENCE", "storeops-api"),
                 secrets_from=provider,
                 runtime_token=get("TOKEN"),
                 vault_addr=get("VAULT_ADDR"),

@@ -229,15 +229,15 @@ class Runtime:
                     if await state.run_by_key(conn, key):
                         continue
                 try:
-                    await self.engine.start(
+                    started = await self.engine.launch(
                         deployment.template,
                         deployment.params,
                         {"scheduled_for": tick.isoformat()},
                         idempotency_key=key,
                     )
                 except IntegrityError:
-                    continue  # another worker fired this tick first
-                fired += 1
+                    continue  # another worker fired this tick at the same moment
+                fired += started.created
         return fired
 
     async def maintain(self, *, ring_again_after: timedelta) -> int:

@@ -22,6 +22,7 @@ from uuid import UUID
 
 import jsonschema
 import msgspec
+from cel_expr_python import cel
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -81,6 +82,12 @@ def _utcnow() -> datetime:
 _PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
 
+@dataclass(frozen=True)
+class Started:
+    run_id: UUID
+    created: bool
+
+
 @dataclass
 class Plan:
     """A template version made ready to execute: steps by id (sub-flow steps included),
@@ -124,6 +131,8 @@ class Outcome:
     notification: dict[str, Any] | None = None
     #: Set for kinds that wait: a task to open, a wait to register, items to fan out over.
     task: dict[str, Any] | None = None
+    #: An approval's automatic decision, when its condition holds: the task closes at once.
+    decided: str | None = None
     wait: dict[str, Any] | None = None
     items: list[Any] | None = None
 
@@ -213,6 +222,17 @@ class Engine:
         store: str | None = None,
     ) -> UUID:
         """Start a run (or return the one this key already started)."""
+        return (await self.launch(template, params, payload, idempotency_key, store)).run_id
+
+    async def launch(
+        self,
+        template: dsl.Template,
+        params: dict[str, Any],
+        payload: dict[str, Any],
+        idempotency_key: str | None = None,
+        store: str | None = None,
+    ) -> Started:
+        """:meth:`start`, also saying whether this call created the run."""
         async with self._unit() as u:
             return await self._start(u, template, params, payload, idempotency_key, store)
 
@@ -224,7 +244,7 @@ class Engine:
         payload: dict[str, Any],
         key: str | None,
         store: str | None,
-    ) -> UUID:
+    ) -> Started:
         merged = _with_defaults(template.parameters, params)
         try:
             jsonschema.validate(merged, template.parameters)
@@ -232,7 +252,7 @@ class Engine:
             where = "/".join(str(p) for p in exc.absolute_path) or "parameters"
             raise InvalidStart(f"{where}: {exc.message}") from None
         if key and (found := await state.run_by_key(u.conn, key)):
-            return found
+            return Started(found, created=False)
         known = self.directory.store(store)
         run_id, first = await state.start_run(
             u.conn,
@@ -247,7 +267,7 @@ class Engine:
             store=known.id if known else store,
         )
         u.bells.append(first)
-        return run_id
+        return Started(run_id, created=True)
 
     # --- executing one step -----------------------------------------------------------
 
@@ -357,7 +377,16 @@ class Engine:
         if isinstance(step, dsl.CompensateStep):
             return Outcome(output=await self._compensate(step, claim), next=step.next)
         if isinstance(step, dsl.ApprovalStep | dsl.ChecklistStep):
-            return Outcome(task=human.task_for(step, data))
+            # Expressions are evaluated here, where a failure is the step's failure: the
+            # title (with a parallel item's alias) and the automatic decision.
+            title = None
+            decided = None
+            if isinstance(step, dsl.ApprovalStep):
+                title = str(_eval(step.title, data)) if step.title else None
+                auto = step.auto_decision
+                if auto is not None and _eval(auto.when, data) is True:
+                    decided = auto.decision
+            return Outcome(task=human.task_for(step, data, title), decided=decided)
         if isinstance(step, dsl.WaitStep):
             correlation = (
                 str(_eval(step.event.correlation, data)) if step.event is not None else None
@@ -407,8 +436,10 @@ class Engine:
                 delay = state.backoff(policy, claim.attempt, self.rng)
                 await state.retry_later(u.conn, claim, error=str(failure), delay=delay, now=u.now)
             elif step.on_error != dsl.FAIL:
+                # Failed, and the template routes on: the step has no output for later
+                # steps (``'x' in steps`` is false) and no effect to compensate.
                 output = {"error": str(failure), "error_kind": failure.kind}
-                if await state.complete(u.conn, claim, output=output, now=u.now):
+                if await state.complete(u.conn, claim, output=output, now=u.now, status="failed"):
                     await self._follow(u, plan, claim.run_id, claim.branch, step.on_error)
             else:
                 reason = f"{step.id}: {failure}"
@@ -448,7 +479,7 @@ class Engine:
         data: dict[str, Any],
     ) -> None:
         if outcome.task is not None:
-            await self._open_task(u, plan, step, claim, outcome.task, data)
+            await self._open_task(u, plan, step, claim, outcome.task, outcome.decided, data)
         elif outcome.wait is not None:
             assert isinstance(step, dsl.WaitStep)
             await self._register_wait(u, plan, step, claim, outcome.wait["correlation"])
@@ -479,6 +510,7 @@ class Engine:
         step: dsl.Step,
         claim: state.Claim,
         task: dict[str, Any],
+        decided: str | None,
         data: dict[str, Any],
     ) -> None:
         assert isinstance(step, dsl.ApprovalStep | dsl.ChecklistStep)
@@ -501,18 +533,18 @@ class Engine:
             "escalate_at": at(step.escalation[0].after) if step.escalation else None,
             "created_at": u.now,
         }
-        auto = step.auto_decision if isinstance(step, dsl.ApprovalStep) else None
-        if auto is not None and _eval(auto.when, data) is True:
+        if decided is not None:
+            assert isinstance(step, dsl.ApprovalStep)
             row |= {
                 "status": "done",
-                "decision": auto.decision,
+                "decision": decided,
                 "decided_by": "auto-decision",
                 "decided_via": "auto",
                 "decided_at": u.now,
             }
             await u.conn.execute(insert(tasks).values(**row))
-            output = human.approval_output(auto.decision, "auto-decision", None, {})
-            target = step.outcomes[auto.decision]  # type: ignore[union-attr]
+            output = human.approval_output(decided, "auto-decision", None, {})
+            target = step.outcomes[decided]  # type: ignore[index]
             await self._resume(u, plan, claim.step_row_id, output, target)
             return
         await u.conn.execute(insert(tasks).values(**row))
@@ -992,9 +1024,26 @@ def _eval(expression: str, data: dict[str, Any]) -> Any:
     aliases = tuple(k for k in data if k not in expressions.BASE_VARIABLES and k != "now")
     try:
         compiled = expressions.compile_expression(expression, aliases=aliases)
-        return compiled.eval(data=data).plain_value()
-    except Exception as exc:  # a CEL evaluation error: no such key, bad types, ...
+        value = compiled.eval(data=data)
+    except Exception as exc:
         raise CallFailed("expression", f"{expression!r}: {exc}") from None
+    if value.type() == cel.Type.ERROR:  # no such key, bad conversion, division by zero...
+        raise CallFailed("expression", f"{expression!r}: {value.plain_value()}")
+    return _plain(value.plain_value())
+
+
+def _plain(value: Any) -> Any:
+    """A CEL result as JSON can hold it: outputs, variables and payloads are stored as JSON,
+    so timestamps become ISO 8601 UTC text and durations CEL's ``"<seconds>s"``."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, timedelta):
+        return f"{value.total_seconds():g}s"
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _eval_map(mapping: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:

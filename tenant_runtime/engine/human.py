@@ -3,13 +3,13 @@ happens when nobody decides in time (SLA breach, escalation chain)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import select, update
 
-from control_plane.contracts import dsl, expressions
+from control_plane.contracts import dsl
 from control_plane.contracts.validate import seconds
 from tenant_runtime.db.schema import runs, steps, tasks
 from tenant_runtime.engine.calendar import deadline
@@ -55,12 +55,10 @@ def after(step: Human, start: datetime, duration: str, store: StoreInfo | None) 
     )
 
 
-def task_for(step: Human, data: dict[str, Any]) -> dict[str, Any]:
-    """The task row's content for an approval or checklist step."""
-    title = step.name or step.id.replace("_", " ").capitalize()
-    if isinstance(step, dsl.ApprovalStep) and step.title:
-        compiled = expressions.compile_expression(step.title)
-        title = str(compiled.eval(data=data).plain_value())
+def task_for(step: Human, data: dict[str, Any], title: str | None = None) -> dict[str, Any]:
+    """The task row's content for an approval or checklist step (``title``: the approval's
+    evaluated title expression; else the step's name)."""
+    title = title or step.name or step.id.replace("_", " ").capitalize()
     if isinstance(step, dsl.ApprovalStep):
         kind, form = "approval", [_plain(f) for f in step.form]
     else:
@@ -220,21 +218,23 @@ async def escalate(engine: Engine, u: Unit) -> int:
         step = plan.steps[t.step_id]
         assert isinstance(step, dsl.ApprovalStep | dsl.ChecklistStep)
         store = engine.directory.store(t.store)
-        if t.due_at is not None and t.due_at <= u.now and t.breached_at is None:
+        due_at = _aware(t.due_at) if t.due_at is not None else None
+        escalate_at = _aware(t.escalate_at) if t.escalate_at is not None else None
+        if due_at is not None and due_at <= u.now and t.breached_at is None:
             await u.conn.execute(update(tasks).where(tasks.c.id == t.id).values(breached_at=u.now))
             who = recipient(
                 dsl.Assignee(role=t.assignee_role, scope=t.assignee_scope),
                 t.store,
                 engine.directory,
             )
-            message = f"SLA breached: {t.title} (due {t.due_at:%Y-%m-%d %H:%M} UTC)"
+            message = f"SLA breached: {t.title} (due {due_at:%Y-%m-%d %H:%M} UTC)"
             await engine._notify(u, t.run_id, t.id, "sla_breach", "email", who, message)
             fired += 1
-        if t.escalate_at is not None and t.escalate_at <= u.now:
+        if escalate_at is not None and escalate_at <= u.now:
             level = t.escalation_level
             rung = step.escalation[level]
             following = (
-                after(step, t.created_at, step.escalation[level + 1].after, store)
+                after(step, _aware(t.created_at), step.escalation[level + 1].after, store)
                 if level + 1 < len(step.escalation)
                 else None
             )
@@ -254,6 +254,11 @@ async def escalate(engine: Engine, u: Unit) -> int:
                 await engine._notify(u, t.run_id, t.id, "escalation", "email", who, message)
             fired += 1
     return fired
+
+
+def _aware(moment: datetime) -> datetime:
+    """A stored timestamp with its zone: SQLite hands them back naive, and they are UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _skip_locked(u: Unit, stmt: Any) -> Any:

@@ -1,0 +1,184 @@
+"""The retailer portal: server-rendered pages (Jinja) for the inbox, runs and a run's timeline.
+
+A browser holds the bearer token in ``sessionStorage`` (pasted, or obtained by signing in
+through ``POST /portal/login``, which relays to the control plane). A page requested
+without a token is the sign-in shell; its script then requests the same page again with
+``Authorization: Bearer`` and swaps in the server-rendered content. Decisions are posted
+to the JSON API by the same script.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+import httpx
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import FromPath, JSONBody
+from litestar.response import Template
+
+from tenant_runtime.api import queries
+from tenant_runtime.api.auth import Caller, TokenVerifier, bearer_token
+from tenant_runtime.api.deps import runtime_of
+from tenant_runtime.api.problems import ApiError, InvalidRequest, NotFound, Unauthorized
+from tenant_runtime.api.scope import scope_of
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+#: Same-origin script and styles only; no inline code, no third party.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+class Login(msgspec.Struct, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+
+
+async def _caller(request: Request[Any, Any, Any]) -> Caller | None:
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        return None
+    verifier: TokenVerifier = request.app.state.verifier
+    return await verifier.verify(token)
+
+
+def _page(name: str, **context: Any) -> Template:
+    return Template(template_name=name, context=context, headers=SECURITY_HEADERS)
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _facts(context: Any) -> list[tuple[str, str]]:
+    """A task's context as label/value lines: what the run knew (its input, its vars)."""
+    if not isinstance(context, dict):
+        return []
+    lines: list[tuple[str, str]] = []
+    for section in context.values():
+        if isinstance(section, dict):
+            lines += [(str(k).replace("_", " "), _text(v)) for k, v in sorted(section.items())]
+    return lines
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _base(request: Request[Any, Any, Any], caller: Caller | None) -> dict[str, Any]:
+    state = request.app.state
+    runtime = runtime_of(request)
+    stores = runtime.stores
+
+    def workflow(template_id: str) -> str:
+        deployment = runtime.deployments.get(template_id)
+        return deployment.template.name if deployment is not None else template_id
+
+    def store_label(ref: str | None) -> str:
+        info = stores.get(ref or "") or next(
+            (s for s in stores.values() if ref and s.code == ref), None
+        )
+        if info is None:
+            return ref or ""
+        return " ".join(p for p in (str(info.code or ""), str(info.name or "")) if p) or ref or ""
+
+    return {
+        "caller": caller,
+        "brand": state.brand_name,
+        "can_sign_in": state.control_plane_url is not None,
+        "pretty": _pretty,
+        "text": _text,
+        "facts": _facts,
+        "label": _label,
+        "store_label": store_label,
+        "workflow": workflow,
+    }
+
+
+@get("/portal", operation_id="portal", tags=["portal"], include_in_schema=False)
+async def portal(request: Request[Any, Any, Any]) -> Template:
+    """The caller's open tasks with their forms, and the latest runs they may see."""
+    caller = await _caller(request)
+    if caller is None:
+        return _page("portal.html", **_base(request, None))
+    runtime = runtime_of(request)
+    scope = scope_of(caller, runtime.stores)
+    db = runtime.engine.db
+    inbox = await queries.list_tasks(db, scope, status="open", kind=None, limit=100, cursor=None)
+    latest = await queries.list_runs(
+        db, scope, status=None, template_id=None, stores=None, limit=25, cursor=None
+    )
+    return _page(
+        "portal.html",
+        **_base(request, caller),
+        tasks=inbox.items,
+        runs=latest.items,
+        read_only=caller.read_only,
+    )
+
+
+@get(
+    "/portal/runs/{run_id:uuid}", operation_id="portalRun", tags=["portal"], include_in_schema=False
+)
+async def portal_run(request: Request[Any, Any, Any], run_id: FromPath[UUID]) -> Template:
+    """One run's timeline."""
+    caller = await _caller(request)
+    if caller is None:
+        return _page("run.html", **_base(request, None))
+    runtime = runtime_of(request)
+    detail = await queries.run_detail(runtime.engine.db, scope_of(caller, runtime.stores), run_id)
+    return _page("run.html", **_base(request, caller), run=detail)
+
+
+@post(
+    "/portal/login",
+    operation_id="portalLogin",
+    tags=["portal"],
+    include_in_schema=False,
+    status_code=200,
+)
+async def portal_login(request: Request[Any, Any, Any], data: JSONBody[Login]) -> Response[Any]:
+    """Sign in with the control plane's ``/api/v1/auth/login`` from the portal's origin, so
+    the browser needs no cross-origin access to the control plane. Nothing is kept here."""
+    base: str | None = request.app.state.control_plane_url
+    if base is None:
+        raise NotFound("sign-in is not configured here; paste an access token instead")
+    http: httpx.AsyncClient | None = request.app.state.http
+    url = f"{base.rstrip('/')}/api/v1/auth/login"
+    try:
+        if http is not None:
+            answer = await http.post(url, json=msgspec.to_builtins(data))
+        else:
+            async with httpx.AsyncClient(timeout=10.0) as client:
+                answer = await client.post(url, json=msgspec.to_builtins(data))
+    except httpx.HTTPError:
+        error = ApiError("the control plane could not be reached to sign in; try again later")
+        error.status, error.type_, error.title = 502, "upstream-unavailable", "Bad gateway"
+        raise error from None
+    if answer.status_code == 401:
+        raise Unauthorized("the email or password is not correct")
+    if answer.status_code != 200:
+        raise InvalidRequest(f"the control plane refused the sign-in ({answer.status_code})")
+    body = answer.json()
+    return Response(
+        {"access_token": body.get("access_token"), "expires_in": body.get("expires_in")},
+        headers={"Cache-Control": "no-store"},
+    )

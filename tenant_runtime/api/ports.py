@@ -1,0 +1,96 @@
+"""What the API needs from the runtime and its engine, as structural types, so the routes
+depend on behaviour rather than on how the runtime is assembled."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any, Protocol
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_plane.contracts import dsl
+from tenant_runtime.config import RuntimeSettings
+from tenant_runtime.secrets import SecretCache
+
+
+class EnginePort(Protocol):
+    @property
+    def db(self) -> AsyncEngine: ...
+
+    async def decide(
+        self,
+        task_id: UUID,
+        *,
+        decision: str,
+        actor: str,
+        comment: str | None,
+        answers: dict[str, Any],
+    ) -> None: ...
+
+    async def ingest(
+        self,
+        source: str,
+        *,
+        external_id: str,
+        type: str,
+        correlation: str | None,
+        payload: dict[str, Any],
+    ) -> bool: ...
+
+    async def cancel(self, run_id: UUID, *, actor: str) -> bool: ...
+
+    async def replay_dead_letter(self, dead_letter_id: UUID) -> UUID | None: ...
+
+
+class StorePort(Protocol):
+    @property
+    def id(self) -> Any: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def region(self) -> Any: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+class DeploymentPort(Protocol):
+    @property
+    def template(self) -> dsl.Template: ...
+
+    @property
+    def params(self) -> dict[str, Any]: ...
+
+
+class RuntimePort(Protocol):
+    @property
+    def engine(self) -> EnginePort: ...
+
+    @property
+    def settings(self) -> RuntimeSettings: ...
+
+    @property
+    def deployments(self) -> Mapping[str, DeploymentPort]: ...
+
+    @property
+    def stores(self) -> Mapping[str, StorePort]: ...
+
+    @property
+    def secrets(self) -> SecretCache: ...
+
+    async def start(
+        self,
+        template_id: str,
+        payload: dict[str, Any],
+        *,
+        idempotency_key: str | None,
+        store: str | None,
+    ) -> UUID: ...
+
+    async def background(self, stop: asyncio.Event | None = None) -> None:
+        """Embedded mode: execute rung steps in-process and keep house until ``stop``."""
+        ...
