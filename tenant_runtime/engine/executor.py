@@ -1038,7 +1038,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, timedelta):
-        return f"{value.total_seconds():g}s"
+        seconds = value.total_seconds()
+        return f"{int(seconds)}s" if seconds.is_integer() else f"{seconds}s"
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
