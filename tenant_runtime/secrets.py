@@ -13,8 +13,6 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import httpx
-import hvac
-from hvac import exceptions as vault_errors
 
 SCHEME = "secret://"
 
@@ -65,6 +63,8 @@ class VaultProvider:
         prefix: str = "storeops",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        import hvac  # only a Vault-backed runtime pays for it
+
         self.client = hvac.Client(url=url)
         self.tenant_id = tenant_id
         self.role_id = role_id
@@ -81,7 +81,7 @@ class VaultProvider:
             if self._wrapped is None:
                 raise SecretUnavailable("no secret_id: the wrapped one was already used")
             wrapped, self._wrapped = self._wrapped, None
-            unwrapped = hvac.Client(url=self.client.url, token=wrapped).sys.unwrap()
+            unwrapped = type(self.client)(url=self.client.url, token=wrapped).sys.unwrap()
             self._secret_id = str(unwrapped["data"]["secret_id"])
         auth = self.client.auth.approle.login(role_id=self.role_id, secret_id=self._secret_id)[
             "auth"
@@ -103,7 +103,7 @@ class VaultProvider:
             elif login.expires_at - self.clock() < login.lease_seconds / 3:
                 try:
                     self._login = await asyncio.to_thread(self._renew, login)
-                except vault_errors.VaultError:
+                except _vault_error():
                     self._login = await asyncio.to_thread(self._unwrap_and_login)
 
     async def get(self, name: str) -> str:
@@ -115,7 +115,7 @@ class VaultProvider:
                     path=path, mount_point=self.mount, raise_on_deleted_version=True
                 )
             )
-        except (vault_errors.VaultError, OSError) as exc:
+        except (_vault_error(), OSError) as exc:
             raise SecretUnavailable(
                 f"secret {name!r}: Vault refused ({type(exc).__name__})"
             ) from None
@@ -164,3 +164,10 @@ class SecretCache:
 
     def forget(self) -> None:
         self._values.clear()
+
+
+def _vault_error() -> type[Exception]:
+    from hvac.exceptions import VaultError
+
+    error: type[Exception] = VaultError
+    return error

@@ -23,7 +23,8 @@ from uuid import UUID
 import jsonschema
 import msgspec
 from cel_expr_python import cel
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, cast, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -113,6 +114,66 @@ class Plan:
         return plan
 
 
+#: Database-only steps one worker executes in one transaction before ringing for the rest.
+INLINE_STEPS = 64
+
+# Statements of the hot path, built once (SQLAlchemy reuses their compiled forms).
+_RUN_CONTEXT = select(
+    runs.c.template_hash,
+    runs.c.params,
+    runs.c.input,
+    runs.c.vars,
+    runs.c.status,
+    runs.c.store,
+    runs.c.last_event,
+).where(runs.c.id == bindparam("run_id"))
+_RUN_STEPS = (
+    select(steps.c.step_id, steps.c.branch, steps.c.visit, steps.c.status, steps.c.output)
+    .where(steps.c.run_id == bindparam("run_id"))
+    .order_by(steps.c.visit)
+)
+_MERGE_VARS = (
+    update(runs)
+    .where(runs.c.id == bindparam("run_id"))
+    .values(
+        vars=runs.c.vars.op("||")(cast(bindparam("patch", type_=JSONB), JSONB)),
+        updated_at=bindparam("now"),
+    )
+)
+_SET_VARS = (
+    update(runs)
+    .where(runs.c.id == bindparam("run_id"))
+    .values(vars=bindparam("merged", type_=runs.c.vars.type), updated_at=bindparam("now"))
+)
+
+
+@dataclass
+class RunContext:
+    """A run as a worker going through it in a straight line sees it: loaded once, kept up
+    to date as its steps complete (nothing else moves the run meanwhile but a cancel)."""
+
+    run_id: UUID
+    plan: Plan
+    status: str
+    params: dict[str, Any]
+    input: dict[str, Any]
+    vars: dict[str, Any]
+    store: str
+    last_event: dict[str, Any]
+    #: branch -> step id -> {"output": ...} of succeeded steps ('' is the main flow).
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    visits: dict[tuple[str, str], int] = field(default_factory=dict)
+    items: dict[str, Any] = field(default_factory=dict)
+
+    def next_visit(self, branch: str, step_id: str) -> int:
+        visit = self.visits.get((branch, step_id), 0) + 1
+        self.visits[(branch, step_id)] = visit
+        return visit
+
+    def done(self, claim: state.Claim, output: dict[str, Any] | None) -> None:
+        self.outputs.setdefault(claim.branch, {})[claim.step_id] = {"output": output or {}}
+
+
 @dataclass
 class Unit:
     """One transaction's work: the steps it wrote are rung for after it commits."""
@@ -120,6 +181,20 @@ class Unit:
     conn: AsyncConnection
     now: datetime
     bells: list[UUID] = field(default_factory=list)
+    #: Variables set per run, written once before commit.
+    vars: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+
+    async def flush(self) -> None:
+        for run_id, values in self.vars.items():
+            params = {"run_id": run_id, "now": self.now}
+            if self.conn.dialect.name == "postgresql":  # merged in place: branches may race
+                await self.conn.execute(_MERGE_VARS, {**params, "patch": values})
+            else:  # SQLite serialises writers: read, merge, write
+                current = await self.conn.scalar(select(runs.c.vars).where(runs.c.id == run_id))
+                await self.conn.execute(
+                    _SET_VARS, {**params, "merged": {**(current or {}), **values}}
+                )
+        self.vars.clear()
 
 
 @dataclass
@@ -162,6 +237,7 @@ class Engine:
         #: that :meth:`pump` drains in embedded mode.
         self.ring = ring or self.bells.extend
         self._plans: dict[str, Plan] = {}
+        self._compiled_templates: dict[int, tuple[dsl.Template, str, Any]] = {}
 
     # --- transactions -----------------------------------------------------------------
 
@@ -170,6 +246,7 @@ class Engine:
         async with self.db.begin() as conn:
             unit = Unit(conn, self.clock())
             yield unit
+            await unit.flush()
         if unit.bells:
             self.ring(unit.bells)
 
@@ -194,9 +271,20 @@ class Engine:
         plan = await self._plan(conn, row.template_hash)
         return plan, plan.steps[row.step_id], row
 
+    def _compiled(self, template: dsl.Template) -> tuple[str, Any]:
+        """The template's content hash and its parameters' validator, worked out once per
+        template object."""
+        hit = self._compiled_templates.get(id(template))
+        if hit is None or hit[0] is not template:
+            schema = template.parameters
+            validator = jsonschema.validators.validator_for(schema)(schema)
+            hit = (template, compat.content_hash(template), validator)
+            self._compiled_templates[id(template)] = hit
+        return hit[1], hit[2]
+
     async def _remember(self, conn: AsyncConnection, template: dsl.Template) -> str:
         """Store the template's text once per content hash; runs point at it."""
-        digest = compat.content_hash(template)
+        digest, _ = self._compiled(template)
         if digest not in self._plans:
             await conn.execute(
                 _insert_ignore(conn, template_specs).values(
@@ -246,11 +334,11 @@ class Engine:
         store: str | None,
     ) -> Started:
         merged = _with_defaults(template.parameters, params)
-        try:
-            jsonschema.validate(merged, template.parameters)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "parameters"
-            raise InvalidStart(f"{where}: {exc.message}") from None
+        _, validator = self._compiled(template)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(merged))
+        if error is not None:
+            where = "/".join(str(p) for p in error.absolute_path) or "parameters"
+            raise InvalidStart(f"{where}: {error.message}")
         if key and (found := await state.run_by_key(u.conn, key)):
             return Started(found, created=False)
         known = self.directory.store(store)
@@ -272,71 +360,136 @@ class Engine:
     # --- executing one step -----------------------------------------------------------
 
     async def execute(self, step_row_id: UUID) -> bool:
-        """Run one step if it is ours to run; True when it did something."""
-        async with self.db.begin() as conn:
+        """Run a rung step, and the run's following steps while they come one after the
+        other: steps that touch only the database in the same transaction, a call after its
+        claim has committed. True when it did something."""
+        async with self._unit() as u:
             claim = await state.claim(
-                conn, step_row_id, worker=self.worker, lease=self.lease, now=self.clock()
+                u.conn, step_row_id, worker=self.worker, lease=self.lease, now=u.now
             )
             if claim is None:
                 return False
-            run = (
-                await conn.execute(
-                    select(
-                        runs.c.template_hash,
-                        runs.c.params,
-                        runs.c.input,
-                        runs.c.vars,
-                        runs.c.status,
-                        runs.c.store,
-                        runs.c.last_event,
-                    ).where(runs.c.id == claim.run_id)
+            ctx = await self._context(u.conn, claim.run_id, claim)
+            if ctx.status != "running":  # cancelled (or finished) meanwhile
+                await state.complete(u.conn, claim, output=None, now=u.now, status="cancelled")
+                return True
+            pending = await self._inline(u, ctx, claim)
+        while pending is not None:
+            claim, step = pending, ctx.plan.steps[pending.step_id]
+            try:
+                outcome = await self._act(
+                    step, await self._data(ctx, claim.branch, claim.step_id), claim
                 )
-            ).one()
-            if run.status != "running":  # cancelled (or finished) meanwhile
-                await state.complete(conn, claim, output=None, now=self.clock(), status="cancelled")
+            except CallFailed as failure:
+                async with self._unit() as u:
+                    await self._failed(u, ctx.plan, step, claim, failure)
                 return True
-            plan = await self._plan(conn, run.template_hash)
-            data = await self._data(conn, claim.run_id, claim.branch, run, plan, claim.step_id)
-        step = plan.steps[claim.step_id]
-        try:
-            outcome = await self._act(step, data, claim)
-        except CallFailed as failure:
-            await self._failed(plan, step, claim, failure)
-            return True
-        async with self._unit() as u:
-            if outcome.task or outcome.wait or outcome.items:
-                if not await state.park(u.conn, claim):
-                    return False
-                await self._park(u, plan, step, claim, outcome, data)
-                return True
-            if not await state.complete(u.conn, claim, output=outcome.output, now=u.now):
-                return False  # a newer attempt owns the step now
-            await self._record(u, claim.run_id, outcome)
-            await self._follow(u, plan, claim.run_id, claim.branch, outcome.next)
+            async with self._unit() as u:
+                if not await state.complete(u.conn, claim, output=outcome.output, now=u.now):
+                    return True  # a newer attempt owns the step now
+                pending = await self._after(u, ctx, claim, outcome)
+                if pending is not None:
+                    pending = await self._inline(u, ctx, pending)
         return True
 
-    async def _data(
-        self,
-        conn: AsyncConnection,
-        run_id: UUID,
-        branch: str,
-        run: Any,
-        plan: Plan,
-        step_id: str,
-    ) -> dict[str, Any]:
+    async def _inline(self, u: Unit, ctx: RunContext, claim: state.Claim) -> state.Claim | None:
+        """Execute database-only steps right here, in ``u``'s transaction; stop at a call
+        (returned, written held: its claim commits before the side effect), a parked step
+        or the end. A planned step that runs here is written once, already done."""
+        for _ in range(INLINE_STEPS):
+            step = ctx.plan.steps[claim.step_id]
+            if isinstance(step, dsl.CallStep | dsl.CompensateStep):
+                return await self._written(u, claim)
+            try:
+                data = await self._data(ctx, claim.branch, claim.step_id)
+                outcome = await self._act(step, data, claim)
+            except CallFailed as failure:
+                await self._failed(u, ctx.plan, step, await self._written(u, claim), failure)
+                return None
+            if outcome.task or outcome.wait or outcome.items:
+                claim = await self._written(u, claim)
+                if await state.park(u.conn, claim):
+                    await self._park(u, ctx.plan, step, claim, outcome, data)
+                return None
+            if not claim.written:
+                await state.record_done(u.conn, claim, output=outcome.output, now=u.now)
+            elif not await state.complete(u.conn, claim, output=outcome.output, now=u.now):
+                return None
+            nxt = await self._after(u, ctx, claim, outcome)
+            if nxt is None:
+                return None
+            claim = nxt
+        # A long straight line of database-only steps: hand the rest to the queue.
+        u.bells.append(
+            await state.enqueue(u.conn, claim.run_id, claim.step_id, now=u.now, branch=claim.branch)
+        )
+        return None
+
+    async def _written(self, u: Unit, claim: state.Claim) -> state.Claim:
+        if claim.written:
+            return claim
+        return await state.hold(u.conn, claim, worker=self.worker, lease=self.lease, now=u.now)
+
+    async def _after(
+        self, u: Unit, ctx: RunContext, claim: state.Claim, outcome: Outcome
+    ) -> state.Claim | None:
+        """Record a completed step and go on; the next step, when there is one, is held by
+        this worker (returned)."""
+        await self._record(u, claim.run_id, outcome)
+        if outcome.vars:
+            ctx.vars.update(outcome.vars)
+        ctx.done(claim, outcome.output)
+        return await self._follow(u, ctx.plan, claim.run_id, claim.branch, outcome.next, ctx=ctx)
+
+    async def _context(
+        self, conn: AsyncConnection, run_id: UUID, claim: state.Claim | None = None
+    ) -> RunContext:
+        """The run, loaded for a worker going through it (``claim``: the step it holds)."""
+        run = (await conn.execute(_RUN_CONTEXT, {"run_id": run_id})).one()
+        plan = await self._plan(conn, run.template_hash)
+        first = plan.template.start or plan.template.steps[0].id
+        if claim is not None and (claim.step_id, claim.visit, claim.branch) == (first, 1, ""):
+            # The first visit of the first step: nothing ran before it in this run.
+            rows: Any = [(claim.step_id, "", 1, "running", None)]
+        else:
+            rows = (await conn.execute(_RUN_STEPS, {"run_id": run_id})).all()
+        ctx = RunContext(
+            run_id=run_id,
+            plan=plan,
+            status=run.status,
+            params=run.params,
+            input=run.input,
+            vars=dict(run.vars or {}),
+            store=run.store or "",
+            last_event=run.last_event or {},
+        )
+        for step_id, branch, visit, status, output in rows:
+            ctx.visits[(branch, step_id)] = max(visit, ctx.visits.get((branch, step_id), 0))
+            if status == "succeeded":
+                ctx.outputs.setdefault(branch, {})[step_id] = {"output": output or {}}
+        return ctx
+
+    async def _data(self, ctx: RunContext, branch: str, step_id: str) -> dict[str, Any]:
         """What a step's expressions see."""
+        outputs = ctx.outputs.get("", {})
+        if branch:
+            outputs = {**outputs, **ctx.outputs.get(branch, {})}
         data = {
-            "input": run.input,
-            "params": run.params,
-            "vars": run.vars,
-            "steps": await _outputs(conn, run_id, branch),
-            "event": run.last_event or {},
-            "run": {"id": str(run_id), "store": run.store or ""},
+            "input": ctx.input,
+            "params": ctx.params,
+            "vars": ctx.vars,
+            "steps": outputs,
+            "event": ctx.last_event,
+            "run": {"id": str(ctx.run_id), "store": ctx.store},
             "now": self.clock(),
         }
         if branch:
-            item = await conn.scalar(select(branches.c.item).where(branches.c.id == UUID(branch)))
-            data[plan.parent[step_id].alias] = item
+            if branch not in ctx.items:
+                async with self.db.connect() as conn:
+                    ctx.items[branch] = await conn.scalar(
+                        select(branches.c.item).where(branches.c.id == UUID(branch))
+                    )
+            data[ctx.plan.parent[step_id].alias] = ctx.items[branch]
         return data
 
     async def _act(self, step: dsl.Step, data: dict[str, Any], claim: state.Claim) -> Outcome:
@@ -404,14 +557,7 @@ class Engine:
     async def _record(self, u: Unit, run_id: UUID, outcome: Outcome) -> None:
         """Write what an automatic step produced: variables, an event, a notification."""
         if outcome.vars:
-            current = await u.conn.scalar(
-                _locked(u.conn, select(runs.c.vars).where(runs.c.id == run_id))
-            )
-            await u.conn.execute(
-                update(runs)
-                .where(runs.c.id == run_id)
-                .values(vars={**(current or {}), **outcome.vars}, updated_at=u.now)
-            )
+            u.vars.setdefault(run_id, {}).update(outcome.vars)
         if outcome.notification:
             await self._notify(u, run_id, None, "step", **outcome.notification)
         if outcome.event:
@@ -427,24 +573,23 @@ class Engine:
             )
 
     async def _failed(
-        self, plan: Plan, step: dsl.Step, claim: state.Claim, failure: CallFailed
+        self, u: Unit, plan: Plan, step: dsl.Step, claim: state.Claim, failure: CallFailed
     ) -> None:
         policy = step.retry or dsl.Retry(attempts=1)
         retryable = failure.kind in {str(k) for k in policy.retry_on}
-        async with self._unit() as u:
-            if retryable and claim.attempt < policy.attempts:
-                delay = state.backoff(policy, claim.attempt, self.rng)
-                await state.retry_later(u.conn, claim, error=str(failure), delay=delay, now=u.now)
-            elif step.on_error != dsl.FAIL:
-                # Failed, and the template routes on: the step has no output for later
-                # steps (``'x' in steps`` is false) and no effect to compensate.
-                output = {"error": str(failure), "error_kind": failure.kind}
-                if await state.complete(u.conn, claim, output=output, now=u.now, status="failed"):
-                    await self._follow(u, plan, claim.run_id, claim.branch, step.on_error)
-            else:
-                reason = f"{step.id}: {failure}"
-                if await state.bury(u.conn, claim, reason=reason, now=u.now):
-                    await self._follow(u, plan, claim.run_id, claim.branch, dsl.FAIL, reason)
+        if retryable and claim.attempt < policy.attempts:
+            delay = state.backoff(policy, claim.attempt, self.rng)
+            await state.retry_later(u.conn, claim, error=str(failure), delay=delay, now=u.now)
+        elif step.on_error != dsl.FAIL:
+            # Failed, and the template routes on: the step has no output for later
+            # steps (``'x' in steps`` is false) and no effect to compensate.
+            output = {"error": str(failure), "error_kind": failure.kind}
+            if await state.complete(u.conn, claim, output=output, now=u.now, status="failed"):
+                await self._follow(u, plan, claim.run_id, claim.branch, step.on_error)
+        else:
+            reason = f"{step.id}: {failure}"
+            if await state.bury(u.conn, claim, reason=reason, now=u.now):
+                await self._follow(u, plan, claim.run_id, claim.branch, dsl.FAIL, reason)
 
     async def _follow(
         self,
@@ -454,8 +599,12 @@ class Engine:
         branch: str,
         target: str | None,
         error: str | None = None,
-    ) -> None:
-        """Go on to ``target``: a step, or the end (or failure) of the branch or the run."""
+        *,
+        ctx: RunContext | None = None,
+    ) -> state.Claim | None:
+        """Go on to ``target``: a step, or the end (or failure) of the branch or the run.
+        With ``ctx`` (a worker going on in a straight line) the next step is returned,
+        planned for this worker; otherwise it is written and rung for."""
         if target is None or target in (dsl.END, dsl.FAIL):
             ok = target != dsl.FAIL
             if branch:
@@ -464,8 +613,13 @@ class Engine:
                 status = "succeeded" if ok else "failed"
                 reason = None if ok else (error or "failed by design")
                 await state.finish_run(u.conn, run_id, status=status, now=u.now, error=reason)
+        elif ctx is not None:
+            return state.planned(
+                run_id, target, visit=ctx.next_visit(branch, target), branch=branch
+            )
         else:
             u.bells.append(await state.enqueue(u.conn, run_id, target, now=u.now, branch=branch))
+        return None
 
     # --- waiting kinds ----------------------------------------------------------------
 
@@ -682,20 +836,8 @@ class Engine:
         """Undo completed call steps, newest first, each under its own idempotency key (a
         retried compensate step replays at the system of record instead of undoing twice)."""
         async with self.db.connect() as conn:
-            run = (
-                await conn.execute(
-                    select(
-                        runs.c.template_hash,
-                        runs.c.params,
-                        runs.c.input,
-                        runs.c.vars,
-                        runs.c.store,
-                        runs.c.last_event,
-                        runs.c.status,
-                    ).where(runs.c.id == claim.run_id)
-                )
-            ).one()
-            plan = await self._plan(conn, run.template_hash)
+            ctx = await self._context(conn, claim.run_id)
+            plan = ctx.plan
             done = (
                 await conn.execute(
                     select(steps.c.step_id, steps.c.branch, steps.c.visit, steps.c.output)
@@ -725,7 +867,7 @@ class Engine:
                 key = _call_key(claim.run_id, r.branch, r.step_id, r.visit)
                 if key in undone:
                     continue
-                data = await self._data(conn, claim.run_id, r.branch, run, plan, r.step_id)
+                data = await self._data(ctx, r.branch, r.step_id)
                 payload = _eval_map(call.compensation.input, data)
                 await self.connectors.call(
                     call.connector,
@@ -1075,18 +1217,6 @@ def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
     if conn.dialect.name == "postgresql":
         return pg_insert(table).on_conflict_do_nothing()
     return sqlite_insert(table).on_conflict_do_nothing()
-
-
-async def _outputs(conn: AsyncConnection, run_id: UUID, branch: str) -> dict[str, Any]:
-    """Outputs of the run's finished steps: the main flow's, and inside a branch its own."""
-    where = [steps.c.run_id == run_id, steps.c.status == "succeeded"]
-    where.append(steps.c.branch.in_(("", branch)) if branch else steps.c.branch == "")
-    rows = (
-        await conn.execute(
-            select(steps.c.step_id, steps.c.output).where(*where).order_by(steps.c.visit)
-        )
-    ).all()
-    return {r.step_id: {"output": r.output or {}} for r in rows}
 
 
 def _with_defaults(schema: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

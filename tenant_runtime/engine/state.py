@@ -11,12 +11,12 @@ lease: the attempt is the fencing token) and finishes it with :func:`complete`,
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.contracts import uuid7
@@ -35,6 +35,74 @@ class Claim:
     attempt: int
     #: '' in the main flow; the branch id inside a parallel step's sub-flow.
     branch: str = ""
+    #: False for a planned visit not in the database yet (see :func:`planned`).
+    written: bool = True
+
+
+# The hot path's statements, built once: SQLAlchemy then reuses their cache keys and
+# compiled forms instead of rebuilding them on every step.
+_P = bindparam
+_INSERT_RUN = insert(runs)
+_INSERT_STEP = insert(steps)
+_CLAIM = (
+    update(steps)
+    .where(
+        steps.c.id == _P("step_row_id"),
+        or_(
+            and_(steps.c.status == "ready", steps.c.due_at <= _P("now")),
+            and_(steps.c.status == "running", steps.c.lease_expires_at < _P("now")),
+        ),
+    )
+    .values(
+        status="running",
+        attempt=steps.c.attempt + 1,
+        lease_owner=_P("holder"),
+        lease_expires_at=_P("until"),
+    )
+    .returning(steps.c.run_id, steps.c.step_id, steps.c.visit, steps.c.attempt, steps.c.branch)
+)
+_COMPLETE = (
+    update(steps)
+    .where(
+        steps.c.id == _P("step_row_id"),
+        steps.c.attempt == _P("fence"),
+        steps.c.status == "running",
+    )
+    .values(
+        status=_P("to_status"),
+        output=_P("result", type_=steps.c.output.type),
+        finished_at=_P("now"),
+        lease_expires_at=None,
+    )
+)
+_FINISH_RUN = (
+    update(runs)
+    .where(runs.c.id == _P("run_id"), runs.c.status == "running")
+    .values(status=_P("to_status"), error=_P("reason"), finished_at=_P("now"), updated_at=_P("now"))
+)
+
+
+def _step_row(
+    run_id: UUID, step_id: str, branch: str, visit: int, now: datetime, **extra: Any
+) -> dict[str, Any]:
+    row = {
+        "id": uuid7(),
+        "run_id": run_id,
+        "step_id": step_id,
+        "branch": branch,
+        "visit": visit,
+        "status": "ready",
+        "attempt": 0,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "due_at": now,
+        "dispatched_at": now,
+        "created_at": now,
+        "output": None,
+        "finished_at": None,
+    }
+    row.update(extra)
+    return row
 
 
 async def start_run(
@@ -54,22 +122,26 @@ async def start_run(
     The caller rings for the step after commit (the sweeper rings if it never does)."""
     run_id = uuid7()
     await conn.execute(
-        insert(runs).values(
-            id=run_id,
-            template_id=template_id,
-            template_version=template_version,
-            template_hash=template_hash,
-            params=params,
-            input=payload,
-            vars={},
-            status="running",
-            store=store,
-            idempotency_key=idempotency_key,
-            created_at=now,
-            updated_at=now,
-        )
+        _INSERT_RUN,
+        {
+            "id": run_id,
+            "template_id": template_id,
+            "template_version": template_version,
+            "template_hash": template_hash,
+            "params": params,
+            "input": payload,
+            "vars": {},
+            "status": "running",
+            "store": store,
+            "idempotency_key": idempotency_key,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    return run_id, await enqueue(conn, run_id, first_step, now=now)
+    row = _step_row(run_id, first_step, "", 1, now)
+    await conn.execute(_INSERT_STEP, row)
+    step_row_id: UUID = row["id"]
+    return run_id, step_row_id
 
 
 async def run_by_key(conn: AsyncConnection, key: str) -> UUID | None:
@@ -92,22 +164,57 @@ async def enqueue(
             steps.c.run_id == run_id, steps.c.branch == branch, steps.c.step_id == step_id
         )
     )
-    step_row_id = uuid7()
-    await conn.execute(
-        insert(steps).values(
-            id=step_row_id,
-            run_id=run_id,
-            step_id=step_id,
-            branch=branch,
-            visit=visit,
-            status="ready",
-            attempt=0,
-            due_at=now,
-            dispatched_at=now,
-            created_at=now,
-        )
-    )
+    row = _step_row(run_id, step_id, branch, int(visit or 1), now)
+    await conn.execute(_INSERT_STEP, row)
+    step_row_id: UUID = row["id"]
     return step_row_id
+
+
+def planned(run_id: UUID, step_id: str, *, visit: int, branch: str) -> Claim:
+    """The next visit of a step that a worker going on in a straight line will take
+    itself: not written yet (it is written held, done or waiting, whichever comes)."""
+    return Claim(uuid7(), run_id, step_id, visit, 1, branch, written=False)
+
+
+async def hold(
+    conn: AsyncConnection, c: Claim, *, worker: str, lease: timedelta, now: datetime
+) -> Claim:
+    """Write a planned visit already claimed by ``worker`` (attempt 1, leased): no doorbell
+    in between. If the worker dies, the lease runs out and the sweeper rings for it."""
+    row = _step_row(
+        c.run_id,
+        c.step_id,
+        c.branch,
+        c.visit,
+        now,
+        id=c.step_row_id,
+        status="running",
+        attempt=1,
+        lease_owner=worker,
+        lease_expires_at=now + lease,
+    )
+    await conn.execute(_INSERT_STEP, row)
+    return replace(c, written=True)
+
+
+async def record_done(
+    conn: AsyncConnection, c: Claim, *, output: dict[str, Any] | None, now: datetime
+) -> None:
+    """Write a planned visit that ran inside this transaction (a database-only step) as
+    succeeded in one statement."""
+    row = _step_row(
+        c.run_id,
+        c.step_id,
+        c.branch,
+        c.visit,
+        now,
+        id=c.step_row_id,
+        status="succeeded",
+        attempt=1,
+        output=output,
+        finished_at=now,
+    )
+    await conn.execute(_INSERT_STEP, row)
 
 
 async def claim(
@@ -115,27 +222,8 @@ async def claim(
 ) -> Claim | None:
     """Take a step that is due, or whose previous holder's lease ran out; None otherwise
     (already done, taken by a live worker, not yet due: a duplicate doorbell is harmless)."""
-    row = (
-        await conn.execute(
-            update(steps)
-            .where(
-                steps.c.id == step_row_id,
-                or_(
-                    and_(steps.c.status == "ready", steps.c.due_at <= now),
-                    and_(steps.c.status == "running", steps.c.lease_expires_at < now),
-                ),
-            )
-            .values(
-                status="running",
-                attempt=steps.c.attempt + 1,
-                lease_owner=worker,
-                lease_expires_at=now + lease,
-            )
-            .returning(
-                steps.c.run_id, steps.c.step_id, steps.c.visit, steps.c.attempt, steps.c.branch
-            )
-        )
-    ).first()
+    params = {"step_row_id": step_row_id, "now": now, "holder": worker, "until": now + lease}
+    row = (await conn.execute(_CLAIM, params)).first()
     if row is None:
         return None
     return Claim(step_row_id, row.run_id, row.step_id, row.visit, row.attempt, row.branch)
@@ -156,11 +244,14 @@ async def complete(
     status: str = "succeeded",
 ) -> bool:
     """Finish the step if ``c`` still holds it; False when a newer attempt took over."""
-    done = await conn.execute(
-        update(steps)
-        .where(_current(c))
-        .values(status=status, output=output, finished_at=now, lease_expires_at=None)
-    )
+    params = {
+        "step_row_id": c.step_row_id,
+        "fence": c.attempt,
+        "to_status": status,
+        "result": output,
+        "now": now,
+    }
+    done = await conn.execute(_COMPLETE, params)
     return done.rowcount == 1
 
 
@@ -269,11 +360,8 @@ async def replay(conn: AsyncConnection, dead_letter_id: UUID, *, now: datetime) 
 async def finish_run(
     conn: AsyncConnection, run_id: UUID, *, status: str, now: datetime, error: str | None = None
 ) -> None:
-    await conn.execute(
-        update(runs)
-        .where(runs.c.id == run_id, runs.c.status == "running")
-        .values(status=status, error=error, finished_at=now, updated_at=now)
-    )
+    params = {"run_id": run_id, "to_status": status, "reason": error, "now": now}
+    await conn.execute(_FINISH_RUN, params)
 
 
 async def overdue(
