@@ -14,8 +14,6 @@ import uvicorn
 
 from tenant_runtime.api import create_runtime_app
 from tenant_runtime.config import RuntimeSettings
-from tenant_runtime.db.migrate import upgrade
-from tenant_runtime.engine.dispatch import Dispatcher, tenant_broker
 from tenant_runtime.runtime import Runtime
 
 DEFAULT_HOST = "127.0.0.1"
@@ -26,6 +24,8 @@ def build_runtime(settings: RuntimeSettings) -> Runtime:
     """The runtime this process serves: ringing Dramatiq, or pumping in-process."""
     if not settings.redis_url:
         return Runtime(settings, worker="api")
+    from tenant_runtime.engine.dispatch import Dispatcher, tenant_broker
+
     broker = tenant_broker(settings.redis_url, settings.tenant_id)
     runtime: Runtime
     dispatcher = Dispatcher(broker, lambda: runtime.engine)
@@ -55,6 +55,8 @@ def run(settings: RuntimeSettings, host: str = DEFAULT_HOST, port: int = DEFAULT
             "checked against the control plane's published keys"
         )
     if settings.database_url.startswith("sqlite"):
+        from tenant_runtime.db.migrate import upgrade
+
         settings.home.mkdir(parents=True, exist_ok=True)
         upgrade(settings.database_url)
     asyncio.run(_serve(settings, host, port))
