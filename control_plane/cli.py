@@ -758,8 +758,14 @@ def runtime_worker(name: str) -> None:
 @runtime.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8100, show_default=True, type=int)
+@click.option(
+    "--bootstrap-token",
+    default=None,
+    envvar="STOREOPS_RUNTIME_BOOTSTRAP_TOKEN",
+    help="one-time token from onboarding: exchanged for this runtime's own credentials",
+)
 @handle_errors
-def runtime_serve(host: str, port: int) -> None:
+def runtime_serve(host: str, port: int, bootstrap_token: str | None) -> None:
     """Serve one tenant's API, signed webhooks and portal.
 
     In embedded mode (no STOREOPS_RUNTIME_REDIS_URL) this process executes the steps too.
@@ -767,6 +773,21 @@ def runtime_serve(host: str, port: int) -> None:
     from tenant_runtime.serve import run as run_server
 
     settings = _runtime_settings()
+    if bootstrap_token:
+        from tenant_runtime.link import ControlPlane, LinkError, credentials_file
+
+        async def exchange() -> None:
+            link = ControlPlane(settings)
+            try:
+                await link.bootstrap(bootstrap_token)
+            finally:
+                await link.close()
+
+        try:
+            asyncio.run(exchange())
+        except LinkError as exc:
+            fail(str(exc))
+        console.print(f"bootstrapped: credentials kept in {credentials_file(settings)}")
     mode = "Dramatiq on Redis" if settings.redis_url else "embedded, in-process steps"
     console.print(f"tenant runtime {settings.tenant_id} at http://{host}:{port}/portal ({mode})")
     run_server(settings, host, port)

@@ -44,6 +44,12 @@ class RuntimeSettings:
     #: none | broker (the control plane's broker, with ``runtime_token``) | vault (AppRole).
     secrets_from: str = "none"
     runtime_token: str = ""
+    #: This runtime's own client credentials at the control plane (else the file written
+    #: by ``runtime serve --bootstrap-token``).
+    client_id: str = ""
+    client_secret: str = ""
+    #: Seconds between heartbeats (and at most between telemetry sends).
+    heartbeat_seconds: float = 30.0
     vault_addr: str = ""
     vault_role_id: str = ""
     vault_wrapped_secret_id: str = ""
@@ -91,6 +97,9 @@ class RuntimeSettings:
                 token_audience=get("TOKEN_AUDIENCE", "storeops-api"),
                 secrets_from=provider,
                 runtime_token=get("TOKEN"),
+                client_id=get("CLIENT_ID"),
+                client_secret=get("CLIENT_SECRET"),
+                heartbeat_seconds=float(get("HEARTBEAT_SECONDS", "30")),
                 vault_addr=get("VAULT_ADDR"),
                 vault_role_id=get("VAULT_ROLE_ID"),
                 vault_wrapped_secret_id=get("VAULT_WRAPPED_SECRET_ID"),

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from control_plane.contracts import dsl
 from control_plane.contracts.validate import lint
+from tenant_runtime import __version__
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.connectors import (
     ApiKeyAuth,
@@ -35,6 +38,7 @@ from tenant_runtime.connectors.bindings import BoundConnectors
 from tenant_runtime.engine import state
 from tenant_runtime.engine.directory import Deployment, Directory, StoreInfo
 from tenant_runtime.engine.executor import Connectors, Engine, UnknownTemplate
+from tenant_runtime.link import ControlPlane, LinkError, TelemetrySender, credentials_file
 from tenant_runtime.secrets import (
     BrokerProvider,
     SecretCache,
@@ -43,6 +47,8 @@ from tenant_runtime.secrets import (
     VaultProvider,
 )
 
+log = logging.getLogger(__name__)
+
 #: A schedule tick older than this when first seen is skipped, not fired late.
 SCHEDULE_CATCH_UP = timedelta(minutes=10)
 
@@ -50,6 +56,12 @@ SCHEDULE_CATCH_UP = timedelta(minutes=10)
 class _NoSecrets:
     async def get(self, name: str) -> str:
         raise SecretUnavailable(f"secret {name!r}: this runtime has no secret provider configured")
+
+
+def has_credentials(settings: RuntimeSettings) -> bool:
+    return (
+        bool(settings.client_id and settings.client_secret) or credentials_file(settings).is_file()
+    )
 
 
 def secret_provider(settings: RuntimeSettings) -> SecretProvider:
@@ -163,6 +175,14 @@ class Runtime:
             ),
         )
         self.secrets = SecretCache(secret_provider(settings))
+        self._started = time.monotonic()
+        self._next_heartbeat = self._next_send = 0.0
+        self.link = ControlPlane(settings) if settings.control_plane_url else None
+        self.sender = (
+            TelemetrySender(self.db, settings, self.link.post_telemetry, name=worker)
+            if self.link is not None and has_credentials(settings)
+            else None
+        )
         self._wake = asyncio.Event()
         if ring is None:  # embedded: steps run in-process, woken as soon as they are rung
 
@@ -242,10 +262,29 @@ class Runtime:
 
     async def maintain(self, *, ring_again_after: timedelta) -> int:
         """One round of the housekeeping every runtime does: ring for overdue steps, fire
-        due timers, escalations and schedule ticks."""
+        due timers, escalations and schedule ticks; a heartbeat and the telemetry home when
+        they are due."""
         done = await self.engine.sweep(ring_again_after=ring_again_after)
         done += await self.engine.tick()
         done += await self.fire_schedules()
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + self.settings.heartbeat_seconds
+            await self.engine.heartbeat(
+                version=__version__,
+                uptime_s=int(now - self._started),
+                workers=self.settings.worker_threads,
+                instance=self.engine.worker,
+            )
+        if self.sender is not None and now >= self._next_send:
+            try:
+                await self.sender.drain()
+                self.sender.failures = 0
+                self._next_send = now + min(self.settings.sweep_seconds * 5, 5.0)
+            except LinkError as exc:
+                self.sender.failures += 1
+                self._next_send = now + self.sender.backoff()
+                log.warning("telemetry not sent (%s); retrying later", exc)
         return done
 
     async def background(self, stop: asyncio.Event | None = None) -> None:
@@ -267,4 +306,6 @@ class Runtime:
                 waiter.cancel()
 
     async def close(self) -> None:
+        if self.link is not None:
+            await self.link.close()
         await self.db.dispose()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -23,7 +24,7 @@ from uuid import UUID
 import jsonschema
 import msgspec
 from cel_expr_python import cel
-from sqlalchemy import bindparam, cast, insert, select, update
+from sqlalchemy import bindparam, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -36,6 +37,7 @@ from tenant_runtime.db.schema import (
     dead_letters,
     events,
     notifications,
+    outbox,
     runs,
     steps,
     tasks,
@@ -140,6 +142,7 @@ _MERGE_VARS = (
         updated_at=bindparam("now"),
     )
 )
+_INSERT_OUTBOX = insert(outbox)
 _SET_VARS = (
     update(runs)
     .where(runs.c.id == bindparam("run_id"))
@@ -183,6 +186,33 @@ class Unit:
     bells: list[UUID] = field(default_factory=list)
     #: Variables set per run, written once before commit.
     vars: dict[UUID, dict[str, Any]] = field(default_factory=dict)
+    #: Telemetry events about this transaction's changes, written to the outbox with them.
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def event(self, kind: str, plan: Plan | None = None, **fields: Any) -> None:
+        """A telemetry event (``control_plane.contracts.telemetry.Event`` as JSON)."""
+        item = {"id": str(uuid7()), "at": _iso(self.now), "kind": kind}
+        if plan is not None:
+            item["template_id"] = plan.template.id
+            item["template_version"] = plan.template.version
+        item.update(
+            {k: str(v) if isinstance(v, UUID) else v for k, v in fields.items() if v is not None}
+        )
+        self.events.append(item)
+
+    def step_event(
+        self, plan: Plan, claim: state.Claim, status: str, duration_ms: int | None = None
+    ) -> None:
+        kind = type(plan.steps[claim.step_id]).__struct_config__.tag
+        data = {"step_id": claim.step_id, "step_kind": kind}
+        self.event(
+            "step.finished",
+            plan,
+            run_id=claim.run_id,
+            status=status,
+            duration_ms=duration_ms,
+            data=data,
+        )
 
     async def flush(self) -> None:
         for run_id, values in self.vars.items():
@@ -195,6 +225,12 @@ class Unit:
                     _SET_VARS, {**params, "merged": {**(current or {}), **values}}
                 )
         self.vars.clear()
+        if self.events:
+            await self.conn.execute(
+                _INSERT_OUTBOX,
+                {"topic": "telemetry", "payload": self.events, "created_at": self.now},
+            )
+            self.events = []
 
 
 @dataclass
@@ -346,7 +382,7 @@ class Engine:
             u.conn,
             template_id=template.id,
             template_version=template.version,
-            template_hash=await self._remember(u.conn, template),
+            template_hash=(digest := await self._remember(u.conn, template)),
             first_step=template.start or template.steps[0].id,
             params=merged,
             payload=payload,
@@ -355,6 +391,9 @@ class Engine:
             store=known.id if known else store,
         )
         u.bells.append(first)
+        u.event(
+            "run.started", self._plans[digest], run_id=run_id, store=known.id if known else store
+        )
         return Started(run_id, created=True)
 
     # --- executing one step -----------------------------------------------------------
@@ -376,6 +415,7 @@ class Engine:
             pending = await self._inline(u, ctx, claim)
         while pending is not None:
             claim, step = pending, ctx.plan.steps[pending.step_id]
+            began = time.monotonic()
             try:
                 outcome = await self._act(
                     step, await self._data(ctx, claim.branch, claim.step_id), claim
@@ -387,6 +427,7 @@ class Engine:
             async with self._unit() as u:
                 if not await state.complete(u.conn, claim, output=outcome.output, now=u.now):
                     return True  # a newer attempt owns the step now
+                u.step_event(ctx.plan, claim, "succeeded", int((time.monotonic() - began) * 1000))
                 pending = await self._after(u, ctx, claim, outcome)
                 if pending is not None:
                     pending = await self._inline(u, ctx, pending)
@@ -415,6 +456,7 @@ class Engine:
                 await state.record_done(u.conn, claim, output=outcome.output, now=u.now)
             elif not await state.complete(u.conn, claim, output=outcome.output, now=u.now):
                 return None
+            u.step_event(ctx.plan, claim, "succeeded", 0)
             nxt = await self._after(u, ctx, claim, outcome)
             if nxt is None:
                 return None
@@ -585,10 +627,12 @@ class Engine:
             # steps (``'x' in steps`` is false) and no effect to compensate.
             output = {"error": str(failure), "error_kind": failure.kind}
             if await state.complete(u.conn, claim, output=output, now=u.now, status="failed"):
+                u.step_event(plan, claim, "failed")
                 await self._follow(u, plan, claim.run_id, claim.branch, step.on_error)
         else:
             reason = f"{step.id}: {failure}"
             if await state.bury(u.conn, claim, reason=reason, now=u.now):
+                u.step_event(plan, claim, "dead")
                 await self._follow(u, plan, claim.run_id, claim.branch, dsl.FAIL, reason)
 
     async def _follow(
@@ -612,7 +656,7 @@ class Engine:
             else:
                 status = "succeeded" if ok else "failed"
                 reason = None if ok else (error or "failed by design")
-                await state.finish_run(u.conn, run_id, status=status, now=u.now, error=reason)
+                await self._finish(u, run_id, status, reason)
         elif ctx is not None:
             return state.planned(
                 run_id, target, visit=ctx.next_visit(branch, target), branch=branch
@@ -620,6 +664,19 @@ class Engine:
         else:
             u.bells.append(await state.enqueue(u.conn, run_id, target, now=u.now, branch=branch))
         return None
+
+    async def _finish(self, u: Unit, run_id: UUID, status: str, error: str | None) -> None:
+        row = await state.finish_run(u.conn, run_id, status=status, now=u.now, error=error)
+        if row is not None:
+            u.event(
+                "run.finished",
+                run_id=run_id,
+                template_id=row.template_id,
+                template_version=row.template_version,
+                store=row.store,
+                status=status,
+                duration_ms=_ms(u.now - _aware(row.created_at)),
+            )
 
     # --- waiting kinds ----------------------------------------------------------------
 
@@ -697,11 +754,27 @@ class Engine:
                 "decided_at": u.now,
             }
             await u.conn.execute(insert(tasks).values(**row))
+            u.event(
+                "task.decided",
+                plan,
+                run_id=claim.run_id,
+                store=row["store"],
+                status=decided,
+                duration_ms=0,
+                data={"task_id": str(task_id), "via": "auto"},
+            )
             output = human.approval_output(decided, "auto-decision", None, {})
             target = step.outcomes[decided]  # type: ignore[index]
             await self._resume(u, plan, claim.step_row_id, output, target)
             return
         await u.conn.execute(insert(tasks).values(**row))
+        u.event(
+            "task.opened",
+            plan,
+            run_id=claim.run_id,
+            store=row["store"],
+            data={"task_id": str(task_id), "task_kind": task["kind"], "step_id": step.id},
+        )
         recipient = human.recipient(step.assignee, data["run"]["store"], self.directory)
         await self._notify(
             u, claim.run_id, task_id, "task_assigned", "email", recipient, task["title"]
@@ -788,6 +861,7 @@ class Engine:
         if not await state.resume(u.conn, step_row_id, output=output, now=u.now, status=status):
             return False
         _, _, row = await self._locate(u.conn, step_row_id)
+        u.step_event(plan, state.Claim(step_row_id, row.run_id, row.step_id, 0, 0), status)
         await self._follow(u, plan, row.run_id, row.branch, target, error)
         return True
 
@@ -920,6 +994,20 @@ class Engine:
                 .where(waits.c.step_row_id == task.step_row_id, waits.c.status == "waiting")
                 .values(status="cancelled", finished_at=u.now)
             )
+            u.event(
+                "task.decided",
+                plan,
+                run_id=task.run_id,
+                store=task.store,
+                status=stored,
+                duration_ms=_ms(u.now - _aware(task.created_at)),
+                data={
+                    "task_id": str(task_id),
+                    "via": "human",
+                    "step_id": step.id,
+                    "breached": task.breached_at is not None,
+                },
+            )
             await self._resume(u, plan, task.step_row_id, output, target)
 
     async def ingest(
@@ -1029,6 +1117,9 @@ class Engine:
                 .where(tasks.c.step_row_id == step_row_id, tasks.c.status == "open")
                 .values(status="expired", decided_at=u.now)
             )
+            u.event(
+                "task.decided", plan, status="expired", data={"step_id": step.id, "via": "timeout"}
+            )
             target = step.on_error
         limit = getattr(step, "timeout", None) or getattr(step, "timer", None)
         reason = f"{step.id}: timed out after {limit}"
@@ -1068,6 +1159,19 @@ class Engine:
             )
         )
 
+    async def heartbeat(self, **data: Any) -> None:
+        """A heartbeat event with the backlog as the database sees it."""
+        async with self._unit() as u:
+            row = (
+                await u.conn.execute(
+                    select(func.count(), func.min(steps.c.due_at)).where(
+                        steps.c.status == "ready", steps.c.due_at <= u.now
+                    )
+                )
+            ).one()
+            oldest = _ms(u.now - _aware(row[1])) // 1000 if row[1] is not None else 0
+            u.event("heartbeat", data={**data, "queue_depth": row[0], "oldest_pending_s": oldest})
+
     # --- operator actions -------------------------------------------------------------
 
     async def cancel(self, run_id: UUID, *, actor: str) -> bool:
@@ -1086,6 +1190,7 @@ class Engine:
             )
             if stopped.rowcount != 1:
                 return False
+            u.event("run.finished", run_id=run_id, status="cancelled")
             await u.conn.execute(
                 update(steps)
                 .where(steps.c.run_id == run_id, steps.c.status.in_(("ready", "waiting")))
@@ -1148,6 +1253,19 @@ class Engine:
         if due:
             self.ring([step_row_id for step_row_id, _ in due])
         return len(due)
+
+
+def _iso(moment: datetime) -> str:
+    return _aware(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands timestamps back naive (they are stored in UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _ms(delta: timedelta) -> int:
+    return max(int(delta.total_seconds() * 1000), 0)
 
 
 def _call_key(run_id: UUID, branch: str, step_id: str, visit: int) -> str:

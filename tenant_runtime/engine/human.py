@@ -229,6 +229,13 @@ async def escalate(engine: Engine, u: Unit) -> int:
             )
             message = f"SLA breached: {t.title} (due {due_at:%Y-%m-%d %H:%M} UTC)"
             await engine._notify(u, t.run_id, t.id, "sla_breach", "email", who, message)
+            u.event(
+                "task.breached",
+                plan,
+                run_id=t.run_id,
+                store=t.store,
+                data={"task_id": str(t.id), "step_id": step.id},
+            )
             fired += 1
         if escalate_at is not None and escalate_at <= u.now:
             level = t.escalation_level
@@ -252,6 +259,13 @@ async def escalate(engine: Engine, u: Unit) -> int:
                 who = recipient(rung.to, t.store, engine.directory)
                 message = f"Escalated to you: {t.title}"
                 await engine._notify(u, t.run_id, t.id, "escalation", "email", who, message)
+            u.event(
+                "task.escalated",
+                plan,
+                run_id=t.run_id,
+                store=t.store,
+                data={"task_id": str(t.id), "level": level + 1, "to": rung.to.role},
+            )
             fired += 1
     return fired
 

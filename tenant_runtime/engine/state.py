@@ -79,6 +79,7 @@ _FINISH_RUN = (
     update(runs)
     .where(runs.c.id == _P("run_id"), runs.c.status == "running")
     .values(status=_P("to_status"), error=_P("reason"), finished_at=_P("now"), updated_at=_P("now"))
+    .returning(runs.c.template_id, runs.c.template_version, runs.c.store, runs.c.created_at)
 )
 
 
@@ -359,9 +360,11 @@ async def replay(conn: AsyncConnection, dead_letter_id: UUID, *, now: datetime) 
 
 async def finish_run(
     conn: AsyncConnection, run_id: UUID, *, status: str, now: datetime, error: str | None = None
-) -> None:
+) -> Any:
+    """End a running run; the run's (template_id, template_version, store, created_at), or
+    None when it was not running."""
     params = {"run_id": run_id, "to_status": status, "reason": error, "now": now}
-    await conn.execute(_FINISH_RUN, params)
+    return (await conn.execute(_FINISH_RUN, params)).first()
 
 
 async def overdue(
