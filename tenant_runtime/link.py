@@ -115,7 +115,8 @@ class ControlPlane:
                 self._token = (str(body["access_token"]), expires)
             return self._token[0]
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request as this runtime; a transport failure is a LinkError."""
         headers = {"Authorization": f"Bearer {await self.token()}", **kwargs.pop("headers", {})}
         try:
             answer = await self.http.request(method, path, headers=headers, **kwargs)
@@ -128,7 +129,7 @@ class ControlPlane:
     # --- calls ----------------------------------------------------------------------------
 
     async def post_telemetry(self, body: bytes) -> dict[str, Any]:
-        answer = await self._call(
+        answer = await self.call(
             "POST",
             "/runtime/v1/telemetry",
             content=body,

@@ -9,6 +9,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,45 @@ def bound_connectors(settings: RuntimeSettings, secrets: SecretCache) -> BoundCo
     return BoundConnectors(bound)
 
 
+class SharedBindings:
+    """The connector bindings every engine of a process uses; the agent replaces them."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.version = 0
+
+    def update(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.version += 1
+
+
+class LiveConnectors:
+    """Connectors built from the current bindings, rebuilt (in the calling event loop, where
+    their HTTP clients live) when the bindings change."""
+
+    def __init__(
+        self, settings: RuntimeSettings, secrets: SecretCache, shared: SharedBindings
+    ) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self.shared = shared
+        self._version = -1
+        self._bound: BoundConnectors | None = None
+
+    async def call(
+        self, connector: str, operation: str, payload: dict[str, Any], *, idempotency_key: str
+    ) -> dict[str, Any]:
+        if self._bound is None or self._version != self.shared.version:
+            settings = replace(self.settings, bindings=self.shared.spec)
+            self._bound, self._version = (
+                bound_connectors(settings, self.secrets),
+                self.shared.version,
+            )
+        return await self._bound.call(
+            connector, operation, payload, idempotency_key=idempotency_key
+        )
+
+
 def load_directory(settings: RuntimeSettings) -> Directory:
     """Deployments and stores from the desired-state file (empty without one)."""
     if settings.desired_file is None:
@@ -163,8 +203,10 @@ class Runtime:
         ring: Callable[[list[UUID]], None] | None = None,
         worker: str = "runtime",
         clock: Callable[[], datetime] | None = None,
+        bindings: SharedBindings | None = None,
     ) -> None:
         self.settings = settings
+        self.bindings = bindings or SharedBindings(dict(settings.bindings))
         self.directory = directory if directory is not None else load_directory(settings)
         self.db: AsyncEngine = create_async_engine(
             settings.database_url,
@@ -192,7 +234,9 @@ class Runtime:
 
         self.engine = Engine(
             self.db,
-            connectors if connectors is not None else bound_connectors(settings, self.secrets),
+            connectors
+            if connectors is not None
+            else LiveConnectors(settings, self.secrets, self.bindings),
             directory=self.directory,
             worker=worker,
             lease=timedelta(seconds=settings.lease_seconds),
@@ -207,6 +251,10 @@ class Runtime:
     @property
     def stores(self) -> dict[str, StoreInfo]:
         return self.directory.stores
+
+    def rebind(self, bindings: dict[str, Any]) -> None:
+        """Connect the engine to the endpoints the desired state binds (over the settings')."""
+        self.bindings.update({**self.settings.bindings, **bindings})
 
     async def start(
         self,
@@ -288,8 +336,24 @@ class Runtime:
         return done
 
     async def background(self, stop: asyncio.Event | None = None) -> None:
-        """Embedded mode: execute rung steps in-process and keep house, until ``stop``."""
+        """Until ``stop``: follow the desired state (with a link home), and in embedded mode
+        execute rung steps in-process and keep house."""
         stop = stop or asyncio.Event()
+        following = None
+        if self.link is not None and has_credentials(self.settings):
+            from tenant_runtime.agent import Agent
+
+            following = asyncio.create_task(Agent(self).follow(stop))
+        try:
+            if not self.settings.redis_url:
+                await self._pump(stop)
+            else:
+                await stop.wait()
+        finally:
+            if following is not None:
+                following.cancel()
+
+    async def _pump(self, stop: asyncio.Event) -> None:
         ring_again = timedelta(seconds=max(self.settings.sweep_seconds * 5, 2.0))
         while not stop.is_set():
             await self.engine.pump()

@@ -12,10 +12,11 @@ from typing import Any
 
 from dramatiq import Worker
 
+from tenant_runtime.agent import Agent
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.engine.dispatch import Dispatcher, tenant_broker
 from tenant_runtime.engine.executor import Engine
-from tenant_runtime.runtime import Runtime
+from tenant_runtime.runtime import Runtime, SharedBindings, has_credentials, load_directory
 
 
 def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
@@ -25,9 +26,16 @@ def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
         )
     broker = tenant_broker(settings.redis_url, settings.tenant_id)
     dispatcher: Dispatcher
+    # Every engine of this process (one per event loop) shares what the agent keeps current.
+    directory, bindings = load_directory(settings), SharedBindings(dict(settings.bindings))
+
+    def runtime(role: str) -> Runtime:
+        return Runtime(
+            settings, ring=dispatcher.ring, worker=role, directory=directory, bindings=bindings
+        )
 
     def engine() -> Engine:
-        return Runtime(settings, ring=dispatcher.ring, worker=name).engine
+        return runtime(name).engine
 
     dispatcher = Dispatcher(broker, engine)
     worker = Worker(broker, worker_threads=settings.worker_threads, worker_timeout=200)
@@ -40,9 +48,7 @@ def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
     signal.signal(signal.SIGINT, shutdown)
     worker.start()
     try:
-        asyncio.run(
-            _housekeeping(Runtime(settings, ring=dispatcher.ring, worker=f"{name}-sweeper"), stop)
-        )
+        asyncio.run(_housekeeping(runtime(f"{name}-sweeper"), stop))
     finally:
         worker.stop()
         broker.close()
@@ -50,9 +56,18 @@ def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
 
 async def _housekeeping(runtime: Runtime, stop: threading.Event) -> None:
     ring_again = timedelta(seconds=max(runtime.settings.sweep_seconds * 5, 2.0))
+    stopping = asyncio.Event()
+    following = (
+        asyncio.create_task(Agent(runtime).follow(stopping))
+        if runtime.link is not None and has_credentials(runtime.settings)
+        else None
+    )
     try:
         while not stop.is_set():
             await runtime.maintain(ring_again_after=ring_again)
             await asyncio.sleep(runtime.settings.sweep_seconds)
     finally:
+        stopping.set()
+        if following is not None:
+            following.cancel()
         await runtime.close()

@@ -91,7 +91,13 @@ def create_runtime_app(
     url = settings.control_plane_url if control_plane_url is None else control_plane_url
     base = url.rstrip("/") if url else None
     hooks = settings.webhook_secrets if webhook_secrets is None else webhook_secrets
-    embedded = not settings.redis_url if background is None else background
+    # Embedded mode pumps steps in-process; any runtime with a link home follows its
+    # desired state: both run in the background for the app's lifetime.
+    embedded = (
+        (not settings.redis_url or bool(settings.control_plane_url))
+        if background is None
+        else background
+    )
     token_issuer = issuer or base
     if token_issuer is None:
         raise ValueError("the runtime needs the control plane's URL (or an issuer) to check tokens")

@@ -1159,6 +1159,12 @@ class Engine:
             )
         )
 
+    async def report(self, kind: str, items: list[dict[str, Any]], **data: Any) -> None:
+        """Telemetry events of one kind that no state change carries (deployment status)."""
+        async with self._unit() as u:
+            for item in items:
+                u.event(kind, status=item.get("status"), data={**data, **item.get("data", {})})
+
     async def heartbeat(self, **data: Any) -> None:
         """A heartbeat event with the backlog as the database sees it."""
         async with self._unit() as u:
