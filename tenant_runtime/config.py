@@ -53,6 +53,8 @@ class RuntimeSettings:
     vault_addr: str = ""
     vault_role_id: str = ""
     vault_wrapped_secret_id: str = ""
+    vault_mount: str = "secret"
+    vault_prefix: str = "storeops"
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -103,6 +105,8 @@ class RuntimeSettings:
                 vault_addr=get("VAULT_ADDR"),
                 vault_role_id=get("VAULT_ROLE_ID"),
                 vault_wrapped_secret_id=get("VAULT_WRAPPED_SECRET_ID"),
+                vault_mount=get("VAULT_MOUNT", "secret"),
+                vault_prefix=get("VAULT_PREFIX", "storeops"),
             )
         except ValueError as exc:
             raise ValueError(f"invalid runtime setting: {exc}") from None

@@ -65,16 +65,22 @@ def has_credentials(settings: RuntimeSettings) -> bool:
     )
 
 
-def secret_provider(settings: RuntimeSettings) -> SecretProvider:
+def secret_provider(settings: RuntimeSettings, link: ControlPlane | None) -> SecretProvider:
     if settings.secrets_from == "broker":
         client = httpx.AsyncClient(base_url=settings.control_plane_url, timeout=10.0)
-        return BrokerProvider(client, lambda: settings.runtime_token)
+        if settings.runtime_token:  # a fixed token (tests, short-lived tools)
+            return BrokerProvider(client, lambda: settings.runtime_token)
+        if link is None:
+            raise ValueError("the secret broker needs STOREOPS_RUNTIME_CONTROL_PLANE_URL")
+        return BrokerProvider(client, link.token)  # the runtime's own, kept fresh
     if settings.secrets_from == "vault":
         return VaultProvider(
             settings.vault_addr,
             settings.tenant_id,
             settings.vault_role_id,
             settings.vault_wrapped_secret_id,
+            mount=settings.vault_mount,
+            prefix=settings.vault_prefix,
         )
     return _NoSecrets()
 
@@ -216,10 +222,10 @@ class Runtime:
                 else {"pool_size": settings.worker_threads + 2}
             ),
         )
-        self.secrets = SecretCache(secret_provider(settings))
+        self.link = ControlPlane(settings) if settings.control_plane_url else None
+        self.secrets = SecretCache(secret_provider(settings, self.link))
         self._started = time.monotonic()
         self._next_heartbeat = self._next_send = 0.0
-        self.link = ControlPlane(settings) if settings.control_plane_url else None
         self.sender = (
             TelemetrySender(self.db, settings, self.link.post_telemetry, name=worker)
             if self.link is not None and has_credentials(settings)

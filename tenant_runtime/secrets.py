@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 from uuid import UUID
@@ -28,13 +28,18 @@ class SecretProvider(Protocol):
 class BrokerProvider:
     """Embedded mode: ``GET /runtime/v1/secrets/{name}`` with the runtime's own token."""
 
-    def __init__(self, client: httpx.AsyncClient, token: Callable[[], str]) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, token: Callable[[], str | Awaitable[str]]
+    ) -> None:
         self.client = client
         self.token = token
 
     async def get(self, name: str) -> str:
+        token = self.token()
+        if not isinstance(token, str):
+            token = await token
         response = await self.client.get(
-            f"/runtime/v1/secrets/{name}", headers={"Authorization": f"Bearer {self.token()}"}
+            f"/runtime/v1/secrets/{name}", headers={"Authorization": f"Bearer {token}"}
         )
         if response.status_code != 200:
             raise SecretUnavailable(f"secret {name!r}: the broker answered {response.status_code}")
