@@ -20,10 +20,12 @@ from control_plane.audit.routes import list_audit
 from control_plane.catalog.routes import CatalogController
 from control_plane.config import Settings, get_settings
 from control_plane.db import Database
+from control_plane.deployments.routes import DeploymentController
 from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.identity.keys import KeyRing
 from control_plane.identity.routes import ClientController, UserController, jwks, login, oauth_token
 from control_plane.identity.tokens import TokenService
+from control_plane.runtimelink.routes import ROUTES as RUNTIME_LINK_ROUTES
 from control_plane.secrets.factory import make_store
 from control_plane.secrets.routes import (
     PartnerSecretController,
@@ -32,6 +34,7 @@ from control_plane.secrets.routes import (
     provide_secret_store,
     resolve_secret,
 )
+from control_plane.telemetry.routes import TelemetryController, ingest_telemetry
 from control_plane.tenancy.routes import PartnerController, TenantController
 
 
@@ -76,6 +79,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PartnerSecretController,
             issue_runtime_access,
             resolve_secret,
+            DeploymentController,
+            *RUNTIME_LINK_ROUTES,
+            ingest_telemetry,
+            TelemetryController,
         ],
         dependencies={
             "ctx": Provide(provide_ctx),

@@ -242,8 +242,16 @@ def tenant_onboard(
     async def go(c: Ctx) -> Any:
         return await lifecycle.onboard(c, store, await _partner_id(c, partner_ref), data)
 
+    from control_plane.runtimelink import bootstrap
+
     t = run(settings, go)
     console.print(f"onboarded tenant [bold]{t.slug}[/bold] {t.id} (status {t.status})")
+    issued = bootstrap.onboarding_token(t)
+    if issued:
+        console.print(
+            f"runtime bootstrap token (one use, until {issued.expires_at:%Y-%m-%d %H:%M} UTC): "
+            f"{issued.token}"
+        )
 
 
 def _lifecycle(action: str) -> None:
@@ -291,6 +299,57 @@ def tenant_list(
         "Tenants",
         ["id", "partner", "slug", "name", "status", "timezone"],
         [(t.id, t.partner_id, t.slug, t.name, t.status, t.timezone) for t in rows],
+    )
+
+
+@tenant.command("helm-values")
+@click.argument("tenant_ref")
+@click.option(
+    "--image-tag", default=None, help="image tag to run (default: the chart's appVersion)"
+)
+@click.pass_obj
+@handle_errors
+def tenant_helm_values(settings: Settings, tenant_ref: str, image_tag: str | None) -> None:
+    """Print the values of a tenant's helm/storeops-tenant-runtime release (YAML)."""
+    from control_plane import packaging
+
+    async def go(c: Ctx) -> packaging.TenantRelease:
+        return await packaging.load_tenant(c, await _tenant_id(c, tenant_ref))
+
+    found = run(settings, go)
+    text = packaging.render_values(found, settings, image_tag=image_tag)
+    if found.namesakes:
+        err.print(
+            f"[yellow]warning:[/yellow] partner(s) {escape(', '.join(found.namesakes))} also "
+            f"have a tenant {escape(found.slug)}: release {packaging.release_name(found)} and "
+            f"database {packaging.database_name(found)} need separate namespaces and clusters",
+            highlight=False,
+            soft_wrap=True,
+        )
+    click.echo(text, nl=False)
+
+
+@tenant.command("bootstrap-token")
+@click.argument("tenant_ref")
+@click.pass_obj
+@handle_errors
+def tenant_bootstrap_token(settings: Settings, tenant_ref: str) -> None:
+    """Issue a single-use bootstrap token for the tenant's runtime (earlier unused ones stop
+    working); it is printed once and only its digest is stored."""
+    from control_plane.runtimelink import bootstrap
+
+    async def go(c: Ctx) -> Any:
+        return await bootstrap.issue(
+            c, await _tenant_id(c, tenant_ref), settings.bootstrap_token_ttl_seconds
+        )
+
+    issued = run(settings, go)
+    console.print(
+        f"bootstrap token {issued.token}\n"
+        f"expires         {issued.expires_at.isoformat()}\n"
+        f"exchange at     {settings.issuer}/runtime/v1/bootstrap\n"
+        "[yellow]hand it to the runtime now: it is not shown again[/yellow]",
+        highlight=False,
     )
 
 
@@ -703,6 +762,139 @@ def catalog_docs(paths: tuple[Path, ...], out: Path) -> None:
     console.print(f"wrote {len(written)} page(s) to {out}")
 
 
+# --- deployments ------------------------------------------------------------------------
+
+
+@main.group()
+def deploy() -> None:
+    """Deployments: which template versions a tenant runs (plan and apply a file)."""
+
+
+def _desired_file(path: Path) -> Any:
+    import yaml
+
+    from control_plane.deployments.schemas import DesiredDeployments
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict) or "deployments" not in raw:
+        raise ValueError(f"{path}: expected a mapping with a 'deployments' list")
+    return msgspec.convert(raw, DesiredDeployments)
+
+
+def _every_problem(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An invalid deployment list names every problem, on one line."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from control_plane.deployments.validation import InvalidDeployment
+
+        try:
+            return fn(*args, **kwargs)
+        except InvalidDeployment as exc:
+            fail("; ".join(str(p) for p in exc.problems))
+        return None
+
+    return wrapper
+
+
+def _show_plan(changes: Sequence[Any]) -> None:
+    rows = []
+    for c in changes:
+        versions = " -> ".join(v for v in (c.from_version, c.to_version) if v)
+        rows.append((c.template_id, c.action, versions, ", ".join(c.fields)))
+    table("Plan", ["template", "change", "version", "fields"], rows)
+
+
+@deploy.command("list")
+@click.argument("tenant_ref")
+@click.pass_obj
+@handle_errors
+def deploy_list(settings: Settings, tenant_ref: str) -> None:
+    """The tenant's deployments, desired against what its runtime reported."""
+    from control_plane.deployments import service
+
+    async def go(c: Ctx) -> Any:
+        return await service.desired_vs_reported(c, await _tenant_id(c, tenant_ref))
+
+    view = run(settings, go)
+    table(
+        f"Deployments (generation {view.generation})",
+        ["template", "version", "status", "reported", "drift", "id"],
+        [
+            (
+                d.template_id,
+                d.version,
+                d.status,
+                d.reported.status if d.reported else "-",
+                "yes" if d.drift else "no",
+                d.id,
+            )
+            for d in view.deployments
+        ],
+    )
+    for d in view.deployments:
+        if d.drift_reason:
+            console.print(f"{escape(d.template_id)}: {escape(d.drift_reason)}", highlight=False)
+
+
+@deploy.command("plan")
+@click.argument("tenant_ref")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+@handle_errors
+@_every_problem
+def deploy_plan(settings: Settings, tenant_ref: str, file: Path) -> None:
+    """What applying FILE (the tenant's complete desired list) would change."""
+    from control_plane.deployments import plan
+
+    data = _desired_file(file)
+
+    async def go(c: Ctx) -> Any:
+        return await plan.plan(c, await _tenant_id(c, tenant_ref), data)
+
+    result = run(settings, go)
+    _show_plan(result.changes)
+    console.print(f"generation {result.generation}; " + _summary_line(result.summary))
+
+
+def _summary_line(summary: dict[str, int]) -> str:
+    return ", ".join(f"{n} {action}" for action, n in summary.items())
+
+
+@deploy.command("apply")
+@click.argument("tenant_ref")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+@handle_errors
+@_every_problem
+def deploy_apply(settings: Settings, tenant_ref: str, file: Path) -> None:
+    """Plan FILE, print the plan, then apply exactly that plan as one new generation."""
+    from control_plane.deployments import plan
+
+    data = _desired_file(file)
+
+    async def make_plan(c: Ctx) -> Any:
+        return await plan.plan(c, await _tenant_id(c, tenant_ref), data)
+
+    planned = run(settings, make_plan)
+    _show_plan(planned.changes)
+
+    async def go(c: Ctx) -> Any:
+        # If-Match: anything changed since the plan was printed refuses the apply.
+        return await plan.apply(c, planned.tenant_id, data, planned.etag)
+
+    applied = run(settings, go)
+    if applied.generation == planned.generation:
+        console.print(f"nothing to change; generation stays {applied.generation}")
+    else:
+        console.print(
+            f"applied ({_summary_line(applied.summary)}); generation {applied.generation}"
+        )
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8700, show_default=True, type=int)
@@ -715,6 +907,79 @@ def sandbox(host: str, port: int, seed: int) -> None:
 
     console.print(f"sandbox at http://{host}:{port}/ (operations at /_sandbox/operations)")
     serve(host, port, SandboxConfig(seed=seed))
+
+
+# --- telemetry --------------------------------------------------------------------------
+
+
+@main.group()
+def telemetry() -> None:
+    """Telemetry storage: retention and rollups."""
+
+
+@telemetry.command("retention")
+@click.option(
+    "--keep-days",
+    default=30,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="whole days (UTC) of raw events kept before today",
+)
+@click.pass_obj
+@handle_errors
+def telemetry_retention(settings: Settings, keep_days: int) -> None:
+    """Drop raw events older than --keep-days (whole day partitions on PostgreSQL) and refuse
+    late copies of them; rollups are kept. Runs as the table owner
+    (STOREOPS_ADMIN_DATABASE_URL) and makes the coming days' partitions too."""
+    from control_plane.telemetry import apply_retention
+
+    result = asyncio.run(apply_retention(settings, keep_days))
+    console.print(f"horizon {result.horizon.isoformat()}: older events are dropped and refused")
+    for name in result.dropped_partitions:
+        console.print(f"dropped {name}", highlight=False)
+    for name in result.created_partitions:
+        console.print(f"created {name}", highlight=False)
+    console.print(
+        f"{len(result.dropped_partitions)} partition(s) dropped,"
+        f" {result.deleted_rows} row(s) deleted"
+    )
+
+
+_TIMES = ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+
+
+@telemetry.command("rollup")
+@click.option("--since", type=click.DateTime(_TIMES), default=None, help="UTC; default 24 h ago")
+@click.option("--until", type=click.DateTime(_TIMES), default=None, help="UTC; default now")
+@click.option("--tenant", "tenant_ref", default=None, help="one tenant (id or slug); default all")
+@click.pass_obj
+@handle_errors
+def telemetry_rollup(settings: Settings, since: Any, until: Any, tenant_ref: str | None) -> None:
+    """Rebuild the rollups of the whole hours in [--since, --until) from the raw events."""
+    from datetime import UTC, datetime, timedelta
+
+    from control_plane.db import Database
+    from control_plane.runner import run_as
+    from control_plane.telemetry import rebuild_rollups
+
+    end = until.replace(tzinfo=UTC) if until else datetime.now(UTC)
+    start = since.replace(tzinfo=UTC) if since else end - timedelta(hours=24)
+
+    async def go() -> Any:
+        db = Database(settings)
+        try:
+            tenant_id = None
+            if tenant_ref:
+                tenant_id = await run_as(settings, lambda c: _tenant_id(c, tenant_ref), db=db)
+            return await rebuild_rollups(db, start, end, tenant_id)
+        finally:
+            await db.dispose()
+
+    result = asyncio.run(go())
+    console.print(
+        f"rebuilt {result.rollups} rollup(s) from {result.events} event(s),"
+        f" {result.since.isoformat()} to {result.until.isoformat()}"
+    )
 
 
 # --- tenant runtime ---------------------------------------------------------------------
@@ -773,7 +1038,11 @@ def runtime_serve(host: str, port: int, bootstrap_token: str | None) -> None:
     from tenant_runtime.serve import run as run_server
 
     settings = _runtime_settings()
-    if bootstrap_token:
+    from tenant_runtime.runtime import has_credentials
+
+    if bootstrap_token and has_credentials(settings):
+        console.print("already bootstrapped: the one-time token is not needed again")
+    elif bootstrap_token:
         from tenant_runtime.link import ControlPlane, LinkError, credentials_file
 
         async def exchange() -> None:

@@ -51,6 +51,12 @@ class Settings:
     vault_prefix: str = "storeops"
     #: How long a runtime may cache a resolved secret value, in seconds.
     secret_cache_seconds: int = 300
+    #: How long a runtime bootstrap token stays exchangeable, in seconds.
+    bootstrap_token_ttl_seconds: int = 3600
+    #: The longest ``?wait=`` a runtime may long-poll its desired state for, in seconds.
+    desired_state_max_wait_seconds: int = 60
+    #: How often a long-poll rechecks the database for changes made by other processes.
+    desired_state_poll_ms: int = 500
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"

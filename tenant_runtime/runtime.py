@@ -249,6 +249,7 @@ class Runtime:
             ring=ring,
             clock=clock,
         )
+        self.engine.follows_desired_state = self.link is not None
 
     @property
     def deployments(self) -> dict[str, Deployment]:

@@ -5,6 +5,7 @@ loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 import threading
 from datetime import timedelta
@@ -16,7 +17,10 @@ from tenant_runtime.agent import Agent
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.engine.dispatch import Dispatcher, tenant_broker
 from tenant_runtime.engine.executor import Engine
+from tenant_runtime.link import LinkError
 from tenant_runtime.runtime import Runtime, SharedBindings, has_credentials, load_directory
+
+log = logging.getLogger(__name__)
 
 
 def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
@@ -46,12 +50,25 @@ def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
+    asyncio.run(_first_desired_state(runtime(f"{name}-agent")))
     worker.start()
     try:
         asyncio.run(_housekeeping(runtime(f"{name}-sweeper"), stop))
     finally:
         worker.stop()
         broker.close()
+
+
+async def _first_desired_state(runtime: Runtime) -> None:
+    """Take the desired state once before consuming steps, so the first steps find their
+    deployments' bindings (a control plane that cannot be reached only delays this)."""
+    try:
+        if runtime.link is not None and has_credentials(runtime.settings):
+            await Agent(runtime).poll_once(wait=0)
+    except LinkError as exc:
+        log.warning("desired state not fetched at start (%s); following it later", exc)
+    finally:
+        await runtime.close()
 
 
 async def _housekeeping(runtime: Runtime, stop: threading.Event) -> None:

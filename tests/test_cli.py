@@ -50,8 +50,9 @@ def test_onboarding_lifecycle_and_audit(cli: CliRunner) -> None:
     assert "now suspended" in ok(cli, "tenant suspend corner --reason unpaid").output
     assert "now offboarded" in ok(cli, "tenant offboard corner").output
     assert "offboarded" in ok(cli, "tenant list --partner acme-msp").output
-    # The first signing key, the partner, the onboarding and three transitions.
-    assert "audit chain intact: 6 entries" in ok(cli, "audit verify").output
+    # The first signing key, the partner, the onboarding (and its runtime bootstrap token)
+    # and three transitions.
+    assert "audit chain intact: 7 entries" in ok(cli, "audit verify").output
 
 
 def test_mistakes_are_one_line_and_write_nothing(cli: CliRunner) -> None:
@@ -67,8 +68,9 @@ def test_mistakes_are_one_line_and_write_nothing(cli: CliRunner) -> None:
     assert "valid JSON" in refused(
         cli, "partner create --slug p2 --name P --kind msp --settings '{nope'"
     )
-    # The first signing key, one partner and one tenant: the refusals appended nothing.
-    assert "audit chain intact: 3 entries" in ok(cli, "audit verify").output
+    # The first signing key, one partner and one tenant (and its runtime bootstrap token):
+    # the refusals appended nothing.
+    assert "audit chain intact: 4 entries" in ok(cli, "audit verify").output
 
 
 def test_users_clients_and_key_rotation(cli: CliRunner) -> None:

@@ -35,6 +35,8 @@ from control_plane.api.pagination import Page
 from control_plane.catalog import service as catalog
 from control_plane.config import Settings
 from control_plane.context import Ctx
+from control_plane.deployments import schemas as deployment_schemas
+from control_plane.deployments import service as deployments
 from control_plane.identity import schemas as ids
 from control_plane.identity import service as identity
 from control_plane.identity.principal import Grant
@@ -54,6 +56,7 @@ SCOPED_PARAMS = (
     "user_id",
     "client_id",
     "template_id",
+    "deployment_id",
 )
 #: Path parameters that are not object ids, with every value to probe.
 OTHER_PARAMS: dict[str, tuple[str, ...]] = {
@@ -78,6 +81,10 @@ SAMPLE_FIELDS: dict[str, Any] = {
     "partner_id": "01a20000-0000-7000-8000-000000000000",
     "source": "id: probe",
     "value": "isolation-probe-value",
+    "template_id": "stock-transfer-approval",
+    "deployments": [],
+    "generation": 0,
+    "token": "sobt_isolation-probe",
 }
 #: Below this many cross-tree probes the route discovery must have gone wrong.
 MIN_PROBES = 40
@@ -178,6 +185,8 @@ class Side:
     client_id: UUID
     #: A template private to the tree's partner.
     template_id: UUID
+    #: That template deployed at the tree's tenant.
+    deployment_id: UUID
     extra_region_ids: list[UUID] = field(default_factory=list)
     extra_store_ids: list[UUID] = field(default_factory=list)
 
@@ -191,6 +200,7 @@ class Side:
             "user_id": self.user_id,
             "client_id": self.client_id,
             "template_id": self.template_id,
+            "deployment_id": self.deployment_id,
         }
 
     def all_ids(self) -> set[str]:
@@ -198,13 +208,13 @@ class Side:
         return own | {str(i) for i in (*self.extra_region_ids, *self.extra_store_ids)}
 
 
-async def identities(world: World, tree: Tree) -> tuple[UUID, UUID, UUID]:
-    """A user and an API client homed in ``tree``'s tenant and a template private to its
-    partner, made through the services."""
+async def identities(world: World, tree: Tree) -> tuple[UUID, UUID, UUID, UUID]:
+    """A user and an API client homed in ``tree``'s tenant, a template private to its
+    partner and a deployment of it at the tenant, made through the services."""
     label = secrets.token_hex(4)
     grant = ids.GrantSpec(role=Role.RETAILER_ADMIN, tenant_id=tree.tenant_id)
 
-    async def build(c: Ctx) -> tuple[UUID, UUID]:
+    async def build(c: Ctx) -> tuple[UUID, UUID, UUID, UUID]:
         user, _ = await identity.create_user(
             c,
             ids.UserCreate(
@@ -227,10 +237,21 @@ async def identities(world: World, tree: Tree) -> tuple[UUID, UUID, UUID]:
         await secret_service.create(
             c, store, "partners", tree.partner_id, "erp-api-key", "partner-value"
         )
-        return user.id, client.id, published.template.id
+        binding = {"base_url": "https://erp.example.com", "auth": {"type": "none"}}
+        deployment, _ = await deployments.create_deployment(
+            c,
+            tree.tenant_id,
+            deployment_schemas.DeploymentCreate(
+                template_id="stock-transfer-approval",
+                version="1.0.0",
+                params={"auto_approve_below": 100},
+                bindings={name: binding for name in ("erp", "wms", "ecommerce")},
+            ),
+        )
+        return user.id, client.id, published.template.id, deployment.id
 
-    user_id, client_id, template_id = await world.run(build)
-    return user_id, client_id, template_id
+    made: tuple[UUID, UUID, UUID, UUID] = await world.run(build)
+    return made
 
 
 async def add_store(world: World, tree: Tree, region_id: UUID | None = None) -> UUID:
@@ -384,6 +405,11 @@ async def row_state(settings: Settings, side: Side) -> dict[str, Any]:
             UNION ALL SELECT 'store', id, version, name FROM stores WHERE partner_id = $1
             UNION ALL SELECT 'user', id, version, name FROM users WHERE partner_id = $1
             UNION ALL SELECT 'client', id, version, name FROM api_clients WHERE partner_id = $1
+            UNION ALL SELECT 'deployment', id, version, status FROM deployments WHERE partner_id = $1
+            UNION ALL SELECT 'generation', id, generation, '' FROM desired_states
+                WHERE partner_id = $1
+            UNION ALL SELECT 'bootstrap', id, version, '' FROM bootstrap_tokens
+                WHERE partner_id = $1
             """,
             side.tree.partner_id,
         )
@@ -405,16 +431,21 @@ def list_refusal(
     """Why a list read's status is wrong, or None.
 
     Any token may be refused (403/404 problem) except on its own lists: A's partner admin
-    reads every list under A, A's retailer admin every list not under a partner id.
+    reads every list under A, A's retailer admin every list not under a partner id. The
+    runtime API (``/runtime/``) is no one's list here: it serves runtime tokens only.
     """
     if response.status_code == 200:
         return None
     content_type = response.headers.get("content-type", "")
     if response.status_code not in (403, 404) or not content_type.startswith(PROBLEM_JSON):
         return f"{response.status_code} {content_type}: {response.text[:200]}"
-    own_list = not query and (
-        token == "partner_admin@A"
-        or (token == "retailer_admin@A" and "partner_id" not in endpoint.path_params)
+    own_list = (
+        not query
+        and not endpoint.template.startswith("/runtime/")
+        and (
+            token == "partner_admin@A"
+            or (token == "retailer_admin@A" and "partner_id" not in endpoint.path_params)
+        )
     )
     return f"{response.status_code} on A's own list" if own_list else None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from control_plane.context import Ctx
+from control_plane.runtimelink import bootstrap
 from control_plane.secrets import service as secrets
 from control_plane.secrets.store import SecretStore
 from control_plane.tenancy import schemas, service
@@ -14,10 +15,12 @@ from control_plane.tenancy.models import Tenant
 async def onboard(
     ctx: Ctx, store: SecretStore, partner_id: UUID, data: schemas.TenantCreate
 ) -> Tenant:
-    """The tenant row, then its runtime's Vault policy and AppRole. Both happen before the
-    transaction commits: if Vault refuses, the onboarding rolls back with it."""
+    """The tenant row, then its runtime's Vault policy and AppRole and its bootstrap token
+    (see ``bootstrap.onboarding_token``). All happen before the transaction commits: if
+    Vault refuses, the onboarding rolls back with it."""
     tenant = await service.onboard_tenant(ctx, partner_id, data)
     await secrets.provision_runtime_access(ctx, store, tenant.id)
+    await bootstrap.issue_at_onboarding(ctx, tenant)
     return tenant
 
 

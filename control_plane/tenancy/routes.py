@@ -11,6 +11,8 @@ from control_plane.api.auth import requires
 from control_plane.api.pagination import Page
 from control_plane.api.params import CtxDep, Cursor, IfMatch, Limit
 from control_plane.api.responses import one, page, to_schema
+from control_plane.config import get_settings
+from control_plane.runtimelink import bootstrap
 from control_plane.secrets.routes import SecretStoreDep
 from control_plane.tenancy import lifecycle, schemas, service
 from control_plane.tenancy.models import PartnerKind, PartnerStatus, TenantStatus
@@ -71,8 +73,19 @@ class PartnerController(Controller):
         store: SecretStoreDep,
         partner_id: FromPath[UUID],
         data: JSONBody[schemas.TenantCreate],
-    ) -> Response[schemas.Tenant]:
-        return one(await lifecycle.onboard(ctx, store, partner_id, data), schemas.Tenant, 201)
+    ) -> Response[schemas.OnboardedTenant]:
+        tenant = await lifecycle.onboard(ctx, store, partner_id, data)
+        issued = bootstrap.onboarding_token(tenant)
+        runtime_bootstrap = (
+            schemas.RuntimeBootstrap(
+                token=issued.token,
+                expires_at=issued.expires_at,
+                exchange_url=f"{get_settings().issuer}/runtime/v1/bootstrap",
+            )
+            if issued
+            else None
+        )
+        return one(tenant, schemas.OnboardedTenant, 201, runtime_bootstrap=runtime_bootstrap)
 
     @get(
         "/{partner_id:uuid}/tenants",

@@ -98,6 +98,19 @@ class Tenant(msgspec.Struct):
     updated_at: datetime
 
 
+class RuntimeBootstrap(msgspec.Struct):
+    """The one-time token the tenant's runtime exchanges for its own credentials
+    (``storeops runtime serve --bootstrap-token``); shown only in the onboarding answer."""
+
+    token: str
+    expires_at: datetime
+    exchange_url: str
+
+
+class OnboardedTenant(Tenant, kw_only=True):
+    runtime_bootstrap: RuntimeBootstrap | None = None
+
+
 class TransitionReason(Input):
     reason: Annotated[str, msgspec.Meta(max_length=500)] | None = None
 

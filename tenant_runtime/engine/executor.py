@@ -116,6 +116,9 @@ class Plan:
         return plan
 
 
+#: How often a call to a connector with no binding (yet) is tried before it is a failure.
+UNBOUND_ATTEMPTS = 30
+
 #: Database-only steps one worker executes in one transaction before ringing for the rest.
 INLINE_STEPS = 64
 
@@ -274,6 +277,8 @@ class Engine:
         self.ring = ring or self.bells.extend
         self._plans: dict[str, Plan] = {}
         self._compiled_templates: dict[int, tuple[dsl.Template, str, Any]] = {}
+        #: Set when bindings arrive from the control plane: a missing one may be on its way.
+        self.follows_desired_state = False
 
     # --- transactions -----------------------------------------------------------------
 
@@ -619,6 +624,15 @@ class Engine:
     ) -> None:
         policy = step.retry or dsl.Retry(attempts=1)
         retryable = failure.kind in {str(k) for k in policy.retry_on}
+        if (
+            failure.kind == "unbound"
+            and self.follows_desired_state
+            and claim.attempt < UNBOUND_ATTEMPTS
+        ):
+            # The deployment's bindings have not reached this process yet (its agent is a
+            # moment behind the one that started the run): wait for them a while.
+            await state.retry_later(u.conn, claim, error=str(failure), delay=2.0, now=u.now)
+            return
         if retryable and claim.attempt < policy.attempts:
             delay = state.backoff(policy, claim.attempt, self.rng)
             await state.retry_later(u.conn, claim, error=str(failure), delay=delay, now=u.now)

@@ -1,0 +1,1 @@
+"""Deployments: which template versions each tenant runs, with what parameters and bindings."""

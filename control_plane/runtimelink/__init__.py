@@ -1,0 +1,1 @@
+"""The control plane <-> runtime link: bootstrap tokens, desired state, reported status."""

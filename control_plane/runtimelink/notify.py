@@ -1,0 +1,84 @@
+"""In-process wake-ups for desired-state long polls.
+
+A committed change to a tenant's deployments, generation or stores wakes the long polls
+waiting on that tenant in this process at once. Changes made by other processes are
+found by the polls' own periodic database check (:mod:`control_plane.runtimelink.desired`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from control_plane.deployments.models import Deployment, DesiredStateGeneration
+from control_plane.tenancy.models import Store
+
+_CHANGED = "runtimelink.changed_tenants"
+_WATCHED = (Deployment, DesiredStateGeneration, Store)
+
+
+class ChangeBus:
+    def __init__(self) -> None:
+        self._waiters: dict[UUID, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
+            defaultdict(set)
+        )
+
+    @asynccontextmanager
+    async def listen(self, tenant_id: UUID) -> AsyncIterator[asyncio.Event]:
+        """An event set whenever ``tenant_id``'s desired state may have changed."""
+        waiter = (asyncio.get_running_loop(), asyncio.Event())
+        self._waiters[tenant_id].add(waiter)
+        try:
+            yield waiter[1]
+        finally:
+            waiters = self._waiters.get(tenant_id)
+            if waiters is not None:
+                waiters.discard(waiter)
+                if not waiters:
+                    del self._waiters[tenant_id]
+
+    def notify(self, tenant_ids: Iterable[UUID]) -> None:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for tenant_id in tenant_ids:
+            for loop, flag in list(self._waiters.get(tenant_id, ())):
+                if loop is running:
+                    flag.set()
+                elif not loop.is_closed():
+                    loop.call_soon_threadsafe(flag.set)
+
+    def waiting(self, tenant_id: UUID) -> int:
+        return len(self._waiters.get(tenant_id, ()))
+
+
+bus = ChangeBus()
+
+
+@event.listens_for(Session, "after_flush")
+def _collect(session: Session, _context: Any) -> None:
+    changed: set[UUID] = session.info.setdefault(_CHANGED, set())
+    for obj in itertools.chain(session.new, session.dirty, session.deleted):
+        if isinstance(obj, _WATCHED):
+            changed.add(obj.tenant_id)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    changed = session.info.pop(_CHANGED, None)
+    if changed:
+        bus.notify(changed)
+
+
+@event.listens_for(Session, "after_rollback")
+def _rolled_back(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
