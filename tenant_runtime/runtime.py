@@ -5,9 +5,11 @@ worker and the embedded demo all build it the same way."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -224,6 +226,9 @@ class Runtime:
         )
         self.link = ControlPlane(settings) if settings.control_plane_url else None
         self.secrets = SecretCache(secret_provider(settings, self.link))
+        #: Usage meters this process counts in memory (API calls, webhooks), reported with
+        #: each heartbeat; a crash loses at most one heartbeat's worth.
+        self.usage: Counter[str] = Counter()
         self._started = time.monotonic()
         self._next_heartbeat = self._next_send = 0.0
         self.sender = (
@@ -331,6 +336,7 @@ class Runtime:
                 workers=self.settings.worker_threads,
                 instance=self.engine.worker,
             )
+            await self.flush_usage()
         if self.sender is not None and now >= self._next_send:
             try:
                 await self.sender.drain()
@@ -341,6 +347,13 @@ class Runtime:
                 self._next_send = now + self.sender.backoff()
                 log.warning("telemetry not sent (%s); retrying later", exc)
         return done
+
+    async def flush_usage(self) -> None:
+        """Report the usage counted since the last report (a ``usage`` event)."""
+        if self.usage:
+            counts = dict(self.usage)
+            self.usage.clear()  # the same counter: the API's middleware keeps counting into it
+            await self.engine.report("usage", [{"data": counts}], instance=self.engine.worker)
 
     async def background(self, stop: asyncio.Event | None = None) -> None:
         """Until ``stop``: follow the desired state (with a link home), and in embedded mode
@@ -354,8 +367,11 @@ class Runtime:
         try:
             if not self.settings.redis_url:
                 await self._pump(stop)
-            else:
-                await stop.wait()
+            else:  # the worker keeps house; this process reports what it counts
+                while not stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.settings.heartbeat_seconds)
+                    await self.flush_usage()
         finally:
             if following is not None:
                 following.cancel()

@@ -25,7 +25,7 @@ from tenant_runtime.api.hooks import WebhookSources, receive_webhook
 from tenant_runtime.api.portal import STATIC, TEMPLATES, portal, portal_login, portal_run
 from tenant_runtime.api.ports import RuntimePort
 from tenant_runtime.api.problems import EXCEPTION_HANDLERS
-from tenant_runtime.api.requests import RequestIdMiddleware
+from tenant_runtime.api.requests import RequestIdMiddleware, UsageMiddleware
 from tenant_runtime.api.routes import DeadLetterController, RunController, TaskController
 from tenant_runtime.api.system import healthz, readyz
 from tenant_runtime.secrets import SecretCache
@@ -130,6 +130,7 @@ def create_runtime_app(
         ],
         middleware=[
             RequestIdMiddleware,
+            DefineMiddleware(UsageMiddleware, counter=runtime.usage),
             prometheus.middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS),
         ],

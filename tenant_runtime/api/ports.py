@@ -4,6 +4,7 @@ depend on behaviour rather than on how the runtime is assembled."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
 from uuid import UUID
@@ -81,6 +82,9 @@ class RuntimePort(Protocol):
 
     @property
     def secrets(self) -> SecretCache: ...
+
+    @property
+    def usage(self) -> Counter[str]: ...
 
     async def start(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
@@ -44,3 +45,21 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+class UsageMiddleware:
+    """Counts the API calls and webhooks the runtime serves (a usage meter); health, metrics
+    and the portal's pages are not counted."""
+
+    def __init__(self, app: ASGIApp, counter: Counter[str]) -> None:
+        self.app = app
+        self.counter = counter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            path = scope.get("path", "")
+            if path.startswith("/api/"):
+                self.counter["api_calls"] += 1
+            elif path.startswith("/hooks/"):
+                self.counter["webhooks_received"] += 1
+        await self.app(scope, receive, send)

@@ -15,9 +15,11 @@ from uuid import uuid4
 
 import httpx
 from litestar.testing import AsyncTestClient
+from sqlalchemy import select
 
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.db.migrate import upgrade
+from tenant_runtime.db.schema import outbox
 from tenant_runtime.runtime import Runtime
 from tests.runtime.api.conftest import TENANT, Tokens, bearer, directory, make_app
 
@@ -100,3 +102,21 @@ async def test_embedded_mode_runs_steps_in_the_background(tmp_path: Path, tokens
             assert [t["title"] for t in inbox["items"]] == ["Approve markdown of BG-1"]
     finally:
         await runtime.close()
+
+
+async def test_api_calls_are_metered_and_reported_as_usage(
+    client: httpx.AsyncClient, runtime: Runtime, tokens: Tokens
+) -> None:
+    runtime.usage.clear()
+    for _ in range(3):
+        await client.get("/api/v1/tasks", headers=bearer(tokens.admin))
+    await client.get("/healthz")
+    assert runtime.usage["api_calls"] == 3
+    await runtime.flush_usage()
+    assert not runtime.usage
+    async with runtime.db.connect() as conn:
+        rows = (
+            await conn.execute(select(outbox.c.payload).where(outbox.c.topic == "telemetry"))
+        ).all()
+    usage = [e for r in rows for e in r.payload if e["kind"] == "usage"]
+    assert usage[-1]["data"]["api_calls"] == 3
