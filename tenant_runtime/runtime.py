@@ -19,6 +19,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 import httpx
+import msgspec
 from croniter import croniter
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -59,6 +60,10 @@ SCHEDULE_CATCH_UP = timedelta(minutes=10)
 class _NoSecrets:
     async def get(self, name: str) -> str:
         raise SecretUnavailable(f"secret {name!r}: this runtime has no secret provider configured")
+
+
+def _json_text(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
 
 
 def has_credentials(settings: RuntimeSettings) -> bool:
@@ -218,6 +223,10 @@ class Runtime:
         self.directory = directory if directory is not None else load_directory(settings)
         self.db: AsyncEngine = create_async_engine(
             settings.database_url,
+            # msgspec writes and reads the JSON columns (run input, outputs, the outbox)
+            # several times faster than the standard library.
+            json_serializer=_json_text,
+            json_deserializer=msgspec.json.decode,
             **(
                 {}
                 if settings.database_url.startswith("sqlite")

@@ -123,15 +123,6 @@ UNBOUND_ATTEMPTS = 30
 INLINE_STEPS = 64
 
 # Statements of the hot path, built once (SQLAlchemy reuses their compiled forms).
-_RUN_CONTEXT = select(
-    runs.c.template_hash,
-    runs.c.params,
-    runs.c.input,
-    runs.c.vars,
-    runs.c.status,
-    runs.c.store,
-    runs.c.last_event,
-).where(runs.c.id == bindparam("run_id"))
 _RUN_STEPS = (
     select(steps.c.step_id, steps.c.branch, steps.c.visit, steps.c.status, steps.c.output)
     .where(steps.c.run_id == bindparam("run_id"))
@@ -191,6 +182,8 @@ class Unit:
     vars: dict[UUID, dict[str, Any]] = field(default_factory=dict)
     #: Telemetry events about this transaction's changes, written to the outbox with them.
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: Rows of database-only steps done in this transaction, inserted together.
+    done: list[dict[str, Any]] = field(default_factory=list)
 
     def event(self, kind: str, plan: Plan | None = None, **fields: Any) -> None:
         """A telemetry event (``control_plane.contracts.telemetry.Event`` as JSON)."""
@@ -218,6 +211,9 @@ class Unit:
         )
 
     async def flush(self) -> None:
+        if self.done:
+            await state.insert_steps(self.conn, self.done)
+            self.done = []
         for run_id, values in self.vars.items():
             params = {"run_id": run_id, "now": self.now}
             if self.conn.dialect.name == "postgresql":  # merged in place: branches may race
@@ -408,12 +404,13 @@ class Engine:
         other: steps that touch only the database in the same transaction, a call after its
         claim has committed. True when it did something."""
         async with self._unit() as u:
-            claim = await state.claim(
+            found = await state.claim_with_run(
                 u.conn, step_row_id, worker=self.worker, lease=self.lease, now=u.now
             )
-            if claim is None:
+            if found is None:
                 return False
-            ctx = await self._context(u.conn, claim.run_id, claim)
+            claim, run = found
+            ctx = await self._context(u.conn, claim.run_id, claim, run)
             if ctx.status != "running":  # cancelled (or finished) meanwhile
                 await state.complete(u.conn, claim, output=None, now=u.now, status="cancelled")
                 return True
@@ -458,7 +455,7 @@ class Engine:
                     await self._park(u, ctx.plan, step, claim, outcome, data)
                 return None
             if not claim.written:
-                await state.record_done(u.conn, claim, output=outcome.output, now=u.now)
+                u.done.append(state.done_row(claim, output=outcome.output, now=u.now))
             elif not await state.complete(u.conn, claim, output=outcome.output, now=u.now):
                 return None
             u.step_event(ctx.plan, claim, "succeeded", 0)
@@ -489,10 +486,16 @@ class Engine:
         return await self._follow(u, ctx.plan, claim.run_id, claim.branch, outcome.next, ctx=ctx)
 
     async def _context(
-        self, conn: AsyncConnection, run_id: UUID, claim: state.Claim | None = None
+        self,
+        conn: AsyncConnection,
+        run_id: UUID,
+        claim: state.Claim | None = None,
+        run: Any = None,
     ) -> RunContext:
-        """The run, loaded for a worker going through it (``claim``: the step it holds)."""
-        run = (await conn.execute(_RUN_CONTEXT, {"run_id": run_id})).one()
+        """The run, loaded for a worker going through it (``claim``: the step it holds;
+        ``run``: the run's row when the claim brought it)."""
+        if run is None:
+            run = (await conn.execute(state.RUN_ROW, {"run_id": run_id})).one()
         plan = await self._plan(conn, run.template_hash)
         first = plan.template.start or plan.template.steps[0].id
         if claim is not None and (claim.step_id, claim.visit, claim.branch) == (first, 1, ""):

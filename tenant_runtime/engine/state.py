@@ -61,6 +61,27 @@ _CLAIM = (
     )
     .returning(steps.c.run_id, steps.c.step_id, steps.c.visit, steps.c.attempt, steps.c.branch)
 )
+#: What a worker needs of the run whose step it claimed.
+_RUN_COLUMNS = (
+    runs.c.template_hash,
+    runs.c.params,
+    runs.c.input,
+    runs.c.vars,
+    runs.c.status,
+    runs.c.store,
+    runs.c.last_event,
+)
+RUN_ROW = select(*_RUN_COLUMNS).where(runs.c.id == _P("run_id"))
+# On PostgreSQL the claim and the run's row come back in one round trip.
+_CLAIMED = _CLAIM.cte("claimed")
+_CLAIM_WITH_RUN = select(
+    _CLAIMED.c.run_id,
+    _CLAIMED.c.step_id,
+    _CLAIMED.c.visit,
+    _CLAIMED.c.attempt,
+    _CLAIMED.c.branch,
+    *_RUN_COLUMNS,
+).join(runs, runs.c.id == _CLAIMED.c.run_id)
 _COMPLETE = (
     update(steps)
     .where(
@@ -198,12 +219,11 @@ async def hold(
     return replace(c, written=True)
 
 
-async def record_done(
-    conn: AsyncConnection, c: Claim, *, output: dict[str, Any] | None, now: datetime
-) -> None:
-    """Write a planned visit that ran inside this transaction (a database-only step) as
-    succeeded in one statement."""
-    row = _step_row(
+def done_row(c: Claim, *, output: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    """The row of a planned visit that ran inside the caller's transaction (a database-only
+    step), written already succeeded: the caller inserts such rows together
+    (:func:`insert_steps`) before its transaction commits."""
+    return _step_row(
         c.run_id,
         c.step_id,
         c.branch,
@@ -215,7 +235,10 @@ async def record_done(
         output=output,
         finished_at=now,
     )
-    await conn.execute(_INSERT_STEP, row)
+
+
+async def insert_steps(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    await conn.execute(_INSERT_STEP, rows)
 
 
 async def claim(
@@ -228,6 +251,22 @@ async def claim(
     if row is None:
         return None
     return Claim(step_row_id, row.run_id, row.step_id, row.visit, row.attempt, row.branch)
+
+
+async def claim_with_run(
+    conn: AsyncConnection, step_row_id: UUID, *, worker: str, lease: timedelta, now: datetime
+) -> tuple[Claim, Any] | None:
+    """:func:`claim`, and the run's row (``RUN_ROW``'s columns) with it."""
+    if conn.dialect.name != "postgresql":
+        found = await claim(conn, step_row_id, worker=worker, lease=lease, now=now)
+        if found is None:
+            return None
+        return found, (await conn.execute(RUN_ROW, {"run_id": found.run_id})).one()
+    params = {"step_row_id": step_row_id, "now": now, "holder": worker, "until": now + lease}
+    row = (await conn.execute(_CLAIM_WITH_RUN, params)).first()
+    if row is None:
+        return None
+    return Claim(step_row_id, row.run_id, row.step_id, row.visit, row.attempt, row.branch), row
 
 
 def _current(c: Claim) -> Any:
