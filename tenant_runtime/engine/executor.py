@@ -186,6 +186,10 @@ class Unit:
     done: list[dict[str, Any]] = field(default_factory=list)
 
     def event(self, kind: str, plan: Plan | None = None, **fields: Any) -> None:
+        """A telemetry event, written to the outbox when the transaction commits."""
+        self.events.append(self.make_event(kind, plan, **fields))
+
+    def make_event(self, kind: str, plan: Plan | None = None, **fields: Any) -> dict[str, Any]:
         """A telemetry event (``control_plane.contracts.telemetry.Event`` as JSON)."""
         item = {"id": str(uuid7()), "at": _iso(self.now), "kind": kind}
         if plan is not None:
@@ -194,7 +198,7 @@ class Unit:
         item.update(
             {k: str(v) if isinstance(v, UUID) else v for k, v in fields.items() if v is not None}
         )
-        self.events.append(item)
+        return item
 
     def step_event(
         self, plan: Plan, claim: state.Claim, status: str, duration_ms: int | None = None
@@ -379,22 +383,25 @@ class Engine:
         if key and (found := await state.run_by_key(u.conn, key)):
             return Started(found, created=False)
         known = self.directory.store(store)
+        store = known.id if known else store
+        digest = await self._remember(u.conn, template)
+        run_id = uuid7()
+        started = u.make_event("run.started", self._plans[digest], run_id=run_id, store=store)
         run_id, first = await state.start_run(
             u.conn,
             template_id=template.id,
             template_version=template.version,
-            template_hash=(digest := await self._remember(u.conn, template)),
+            template_hash=digest,
             first_step=template.start or template.steps[0].id,
             params=merged,
             payload=payload,
             now=u.now,
             idempotency_key=key,
-            store=known.id if known else store,
+            store=store,
+            run_id=run_id,
+            events=[started],
         )
         u.bells.append(first)
-        u.event(
-            "run.started", self._plans[digest], run_id=run_id, store=known.id if known else store
-        )
         return Started(run_id, created=True)
 
     # --- executing one step -----------------------------------------------------------

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from control_plane.contracts import uuid7
 from control_plane.contracts.dsl import Retry
 from control_plane.contracts.validate import seconds
-from tenant_runtime.db.schema import dead_letters, runs, steps
+from tenant_runtime.db.schema import dead_letters, outbox, runs, steps
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,7 @@ class Claim:
 _P = bindparam
 _INSERT_RUN = insert(runs)
 _INSERT_STEP = insert(steps)
+_INSERT_OUTBOX = insert(outbox)
 _CLAIM = (
     update(steps)
     .where(
@@ -127,6 +128,53 @@ def _step_row(
     return row
 
 
+# On PostgreSQL a run starts in one statement: the run, its first step and its telemetry.
+_NEW_RUN = (
+    insert(runs)
+    .values(
+        id=_P("r_id"),
+        template_id=_P("r_template_id"),
+        template_version=_P("r_template_version"),
+        template_hash=_P("r_template_hash"),
+        params=_P("r_params", type_=runs.c.params.type),
+        input=_P("r_input", type_=runs.c.input.type),
+        vars=_P("r_vars", type_=runs.c.vars.type),
+        status="running",
+        store=_P("r_store", type_=runs.c.store.type),
+        idempotency_key=_P("r_key", type_=runs.c.idempotency_key.type),
+        created_at=_P("r_now", type_=runs.c.created_at.type),
+        updated_at=_P("r_now", type_=runs.c.created_at.type),
+    )
+    .cte("new_run")
+)
+_FIRST_STEP = (
+    insert(steps)
+    .values(
+        id=_P("s_id"),
+        run_id=_P("r_id"),
+        step_id=_P("s_step_id"),
+        branch="",
+        visit=1,
+        status="ready",
+        attempt=0,
+        due_at=_P("r_now", type_=runs.c.created_at.type),
+        dispatched_at=_P("r_now", type_=runs.c.created_at.type),
+        created_at=_P("r_now", type_=runs.c.created_at.type),
+    )
+    .cte("first_step")
+)
+_START = (
+    insert(outbox)
+    .values(
+        topic="telemetry",
+        payload=_P("o_events", type_=outbox.c.payload.type),
+        created_at=_P("r_now", type_=runs.c.created_at.type),
+    )
+    .add_cte(_NEW_RUN)
+    .add_cte(_FIRST_STEP)
+)
+
+
 async def start_run(
     conn: AsyncConnection,
     *,
@@ -139,10 +187,34 @@ async def start_run(
     now: datetime,
     idempotency_key: str | None = None,
     store: str | None = None,
+    run_id: UUID | None = None,
+    events: list[dict[str, Any]] | None = None,
 ) -> tuple[UUID, UUID]:
-    """The run and its first step, in the caller's transaction: (run id, step row id).
-    The caller rings for the step after commit (the sweeper rings if it never does)."""
-    run_id = uuid7()
+    """The run and its first step, in the caller's transaction, with telemetry ``events``
+    about it in the outbox: (run id, step row id). The caller rings for the step after
+    commit (the sweeper rings if it never does)."""
+    run_id = run_id or uuid7()
+    if events and conn.dialect.name == "postgresql":
+        step_row_id = uuid7()
+        await conn.execute(
+            _START,
+            {
+                "r_id": run_id,
+                "r_template_id": template_id,
+                "r_template_version": template_version,
+                "r_template_hash": template_hash,
+                "r_params": params,
+                "r_input": payload,
+                "r_vars": {},
+                "r_store": store,
+                "r_key": idempotency_key,
+                "r_now": now,
+                "s_id": step_row_id,
+                "s_step_id": first_step,
+                "o_events": events,
+            },
+        )
+        return run_id, step_row_id
     await conn.execute(
         _INSERT_RUN,
         {
@@ -162,8 +234,12 @@ async def start_run(
     )
     row = _step_row(run_id, first_step, "", 1, now)
     await conn.execute(_INSERT_STEP, row)
-    step_row_id: UUID = row["id"]
-    return run_id, step_row_id
+    if events:
+        await conn.execute(
+            _INSERT_OUTBOX, {"topic": "telemetry", "payload": events, "created_at": now}
+        )
+    first: UUID = row["id"]
+    return run_id, first
 
 
 async def run_by_key(conn: AsyncConnection, key: str) -> UUID | None:
