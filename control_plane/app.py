@@ -22,6 +22,7 @@ from control_plane.config import Settings, get_settings
 from control_plane.db import Database
 from control_plane.deployments.routes import DeploymentController
 from control_plane.errors import EXCEPTION_HANDLERS
+from control_plane.health.routes import get_tenant_health
 from control_plane.identity.keys import KeyRing
 from control_plane.identity.routes import ClientController, UserController, jwks, login, oauth_token
 from control_plane.identity.tokens import TokenService
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *RUNTIME_LINK_ROUTES,
             ingest_telemetry,
             TelemetryController,
+            get_tenant_health,
         ],
         dependencies={
             "ctx": Provide(provide_ctx),

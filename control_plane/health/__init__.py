@@ -1,0 +1,1 @@
+"""Tenant health: healthy, degraded, down or unknown, always with the reasons."""
