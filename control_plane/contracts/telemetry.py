@@ -59,12 +59,17 @@ class Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defau
     data: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+#: The version of this message's shape; a receiver refuses versions it does not know.
+CONTRACT_VERSION = 1
+
+
 class Batch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     tenant_id: UUID
     #: The sending runtime instance (for diagnostics).
     runtime: Name
     sent_at: datetime
     events: Annotated[list[Event], msgspec.Meta(min_length=1, max_length=MAX_EVENTS)]
+    contract_version: int = CONTRACT_VERSION
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -93,8 +98,14 @@ def decode(body: bytes) -> Batch:
     except zlib.error as exc:
         raise InvalidBatch(f"batch body is not gzip: {exc}") from None
     try:
-        return _decoder.decode(raw)
+        batch = _decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise InvalidBatch(f"invalid batch: {exc}") from None
     except msgspec.DecodeError as exc:
         raise InvalidBatch(f"batch is not msgpack: {exc}") from None
+    if batch.contract_version != CONTRACT_VERSION:
+        raise InvalidBatch(
+            f"telemetry contract version {batch.contract_version} is not supported "
+            f"(this control plane speaks {CONTRACT_VERSION})"
+        )
+    return batch

@@ -110,3 +110,20 @@ def test_batches_respect_the_contract_limits(limit: int) -> None:
         None, RuntimeSettings(tenant_id=uuid4()), lambda b: None, max_events=limit
     )  # type: ignore[arg-type]
     assert 1 <= sender.max_events <= telemetry.MAX_EVENTS
+
+
+def test_a_batch_of_an_unknown_contract_version_is_refused() -> None:
+    from datetime import UTC, datetime
+
+    from control_plane.contracts import uuid7
+
+    made = telemetry.Batch(
+        tenant_id=uuid4(),
+        runtime="r",
+        sent_at=datetime.now(UTC),
+        events=[telemetry.Event(id=uuid7(), at=datetime.now(UTC), kind=telemetry.Kind.HEARTBEAT)],
+        contract_version=2,
+    )
+    with pytest.raises(telemetry.InvalidBatch, match="contract version 2 is not supported"):
+        telemetry.decode(telemetry.encode(made))
+    assert telemetry.decode(telemetry.encode(msgspec.structs.replace(made, contract_version=1)))
