@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -125,7 +126,7 @@ def launch(
                 env={**os.environ, **(env or {})},
                 stdout=out,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
         )
 
@@ -158,6 +159,16 @@ def launch(
     )
     start(["demo-traffic", str(fleet_file)], "traffic.log")
     return procs
+
+
+def _die_with_parent() -> None:
+    """On Linux, the kernel stops a fleet process when ``storeops demo`` ends, however it
+    ends (Ctrl-C, a SIGTERM, a crash): no runtime or sandbox outlives the demo."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def stop(procs: list[subprocess.Popen[bytes]]) -> None:
