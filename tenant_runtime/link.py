@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from control_plane.contracts import telemetry
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.db.schema import outbox
+from tenant_runtime.engine import state
 
 
 class LinkError(Exception):
@@ -177,8 +178,7 @@ class TelemetrySender:
                 .order_by(outbox.c.id)
                 .limit(max(self.max_events // 4, 1))
             )
-            if conn.dialect.name == "postgresql":  # several senders share the work
-                stmt = stmt.with_for_update(skip_locked=True)
+            stmt = state.locked(conn, stmt, skip=True)  # several senders share the work
             rows: list[int] = []
             events: list[dict[str, Any]] = []
             for row in (await conn.execute(stmt)).all():

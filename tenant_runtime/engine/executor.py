@@ -904,7 +904,7 @@ class Engine:
         # Serialise the branches' last steps on the parent, so exactly one sees all done.
         parent = (
             await u.conn.execute(
-                _locked(u.conn, select(steps.c.step_id).where(steps.c.id == parent_id))
+                state.locked(u.conn, select(steps.c.step_id).where(steps.c.id == parent_id))
             )
         ).one()
         rows = (
@@ -990,7 +990,9 @@ class Engine:
         """A person decides an open task; the run goes on from the decision."""
         async with self._unit() as u:
             task = (
-                await u.conn.execute(_locked(u.conn, select(tasks).where(tasks.c.id == task_id)))
+                await u.conn.execute(
+                    state.locked(u.conn, select(tasks).where(tasks.c.id == task_id))
+                )
             ).first()
             if task is None:
                 raise TaskNotFound(f"no task {task_id}")
@@ -1112,7 +1114,7 @@ class Engine:
         async with self._unit() as u:
             due = (
                 await u.conn.execute(
-                    _locked(
+                    state.locked(
                         u.conn,
                         select(waits.c.id, waits.c.step_row_id, waits.c.run_id)
                         .where(waits.c.status == "waiting", waits.c.timeout_at <= u.now)
@@ -1352,13 +1354,6 @@ def _text(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_text(v) for v in value)
     return str(value)
-
-
-def _locked(conn: AsyncConnection, stmt: Any, *, skip: bool = False) -> Any:
-    """FOR UPDATE on PostgreSQL; SQLite serialises writers anyway."""
-    if conn.dialect.name == "postgresql":
-        return stmt.with_for_update(skip_locked=skip)
-    return stmt
 
 
 def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:

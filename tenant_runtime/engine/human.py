@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from control_plane.contracts import dsl
 from control_plane.contracts.validate import seconds
 from tenant_runtime.db.schema import runs, steps, tasks
+from tenant_runtime.engine import state
 from tenant_runtime.engine.calendar import deadline
 from tenant_runtime.engine.directory import Directory, StoreInfo
 
@@ -198,8 +199,8 @@ async def escalate(engine: Engine, u: Unit) -> int:
     """SLA breaches and escalation rungs that came due; returns how many fired."""
     due = (
         await u.conn.execute(
-            _skip_locked(
-                u,
+            state.locked(
+                u.conn,
                 select(tasks, runs.c.template_hash, runs.c.store, steps.c.step_id)
                 .join(runs, runs.c.id == tasks.c.run_id)
                 .join(steps, steps.c.id == tasks.c.step_row_id)
@@ -209,6 +210,8 @@ async def escalate(engine: Engine, u: Unit) -> int:
                     | ((tasks.c.due_at <= u.now) & tasks.c.breached_at.is_(None)),
                 )
                 .limit(200),
+                skip=True,
+                of=tasks,
             )
         )
     ).all()
@@ -273,9 +276,3 @@ async def escalate(engine: Engine, u: Unit) -> int:
 def _aware(moment: datetime) -> datetime:
     """A stored timestamp with its zone: SQLite hands them back naive, and they are UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _skip_locked(u: Unit, stmt: Any) -> Any:
-    if u.conn.dialect.name == "postgresql":
-        return stmt.with_for_update(of=tasks, skip_locked=True)
-    return stmt

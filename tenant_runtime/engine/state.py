@@ -105,6 +105,14 @@ _FINISH_RUN = (
 )
 
 
+def locked(conn: AsyncConnection, stmt: Any, *, skip: bool = False, of: Any = None) -> Any:
+    """``FOR UPDATE`` (``SKIP LOCKED`` with ``skip``) on PostgreSQL; SQLite serialises
+    writers anyway."""
+    if conn.dialect.name == "postgresql":
+        return stmt.with_for_update(skip_locked=skip, of=of)
+    return stmt
+
+
 def _step_row(
     run_id: UUID, step_id: str, branch: str, visit: int, now: datetime, **extra: Any
 ) -> dict[str, Any]:
@@ -505,9 +513,7 @@ async def overdue(
         .order_by(steps.c.due_at)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    found = [(r.id, r.run_id) for r in (await conn.execute(stmt)).all()]
+    found = [(r.id, r.run_id) for r in (await conn.execute(locked(conn, stmt, skip=True))).all()]
     if found:
         await conn.execute(
             update(steps).where(steps.c.id.in_([s for s, _ in found])).values(dispatched_at=now)
