@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint bench clean
+.PHONY: help setup browser demo test lint bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help: ## list targets
 	@grep -E '^[a-z]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -19,10 +20,20 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create the virtualenv and install StoreOps with its dev tools
 
+# Browser tests drive Debian's chromium through playwright (`playwright install` cannot
+# download browsers here); install it once when it is missing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "chromium is needed at $@ for the browser tests"; exit 1; }
+	$(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }
+
+browser: $(CHROMIUM) ## install Debian's chromium for the browser tests
+
 demo: setup ## run the control plane on SQLite with demo data; prints URLs and logins
 	$(BIN)/storeops demo --reset
 
-test: setup ## run the whole test suite against PostgreSQL and Redis
+test: setup $(CHROMIUM) ## run the whole test suite against PostgreSQL and Redis
 	$(BIN)/pytest -q
 
 lint: setup ## ruff, mypy --strict, import-linter

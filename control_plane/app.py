@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -12,6 +14,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from redis.asyncio import Redis
 
+from control_plane import jobs
 from control_plane.api.auth import PUBLIC_PATHS, BearerAuthMiddleware, provide_ctx
 from control_plane.api.idempotency import IdempotencyMiddleware
 from control_plane.api.requests import RequestIdMiddleware, configure_logging
@@ -54,7 +57,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Redis connects lazily, on first use.
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
 
+    stop_jobs = asyncio.Event()
+    background: list[asyncio.Task[None]] = []
+
+    async def startup() -> None:
+        if settings.runs_jobs_inline:
+            background.append(asyncio.create_task(jobs.loop(db, stop_jobs)))
+
     async def shutdown() -> None:
+        stop_jobs.set()
+        await asyncio.gather(*background, return_exceptions=True)
         if redis is not None:
             await redis.aclose()
         await db.dispose()
@@ -110,6 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"]), YamlRenderPlugin()],
         ),
         request_max_body_size=settings.max_body_bytes,
+        on_startup=[startup],
         on_shutdown=[shutdown],
         state=State(
             {

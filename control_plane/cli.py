@@ -99,6 +99,30 @@ def serve(settings: Settings, host: str | None, port: int | None, workers: int) 
     )
 
 
+@main.command()
+@click.pass_obj
+def worker(settings: Settings) -> None:
+    """Run the periodic jobs (alert evaluation, notifications, rollouts) until stopped."""
+    import signal
+
+    from control_plane import jobs
+    from control_plane.db import Database
+
+    async def go() -> None:
+        database = Database(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        click.echo(f"storeops worker: jobs {', '.join(sorted(jobs.registered()))}", err=True)
+        try:
+            await jobs.loop(database, stop)
+        finally:
+            await database.dispose()
+
+    asyncio.run(go())
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

@@ -57,6 +57,10 @@ class Settings:
     desired_state_max_wait_seconds: int = 60
     #: How often a long-poll rechecks the database for changes made by other processes.
     desired_state_poll_ms: int = 500
+    #: Run the periodic jobs (alerts, notifications, rollouts) inside the API process.
+    #: "auto" means yes on the embedded SQLite database, where there is no separate
+    #: ``storeops worker``; set "false" where workers run them.
+    jobs_inline: str = "auto"
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
@@ -71,6 +75,12 @@ class Settings:
             )
         if self.jwt_algorithm not in {"Ed25519", "RS256"}:
             raise ValueError(f"STOREOPS_JWT_ALGORITHM={self.jwt_algorithm!r}: use Ed25519 or RS256")
+
+    @property
+    def runs_jobs_inline(self) -> bool:
+        if self.jobs_inline == "auto":
+            return self.database_url.startswith("sqlite")
+        return self.jobs_inline.lower() in {"1", "true", "yes"}
 
     @property
     def issuer(self) -> str:

@@ -53,7 +53,7 @@ class Event(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defau
     status: Name | None = None
     #: Run or step duration, task turnaround.
     duration_ms: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    #: Kind-specific: heartbeat figures (version, uptime_s, queue_depth, workers,
+    #: Kind-specific: heartbeat figures (version, uptime_s, queue_depth, dead_letters, workers,
     #: oldest_pending_s), usage counters ({"api_calls": 12, ...}), a step's id and kind,
     #: a deployment's status and reason.
     data: dict[str, Any] = msgspec.field(default_factory=dict)

@@ -46,12 +46,17 @@ _READ = frozenset(
         "clients:read",
         "audit:read",
         "catalog:read",
+        "alerts:read",
+        "reports:read",
+        "rollouts:read",
     }
 )
 
 #: Permissions are "<resource>:<action>"; "*" means every permission.
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.PLATFORM_ADMIN: frozenset({"*"}),
+    #: alerts:act is acknowledge, resolve, assign, note and silence; alerts:write is rules,
+    #: maintenance windows and notification channels.
     Role.NOC_OPERATOR: _READ | {"alerts:act", "dead_letters:act"},
     Role.PARTNER_ADMIN: _READ
     | {
@@ -64,8 +69,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "catalog:write",
         "secrets:read",
         "secrets:write",
+        "alerts:act",
+        "alerts:write",
+        "rollouts:write",
     },
-    Role.PARTNER_OPERATOR: _READ | {"stores:write"},
+    Role.PARTNER_OPERATOR: _READ | {"stores:write", "alerts:act"},
     Role.RETAILER_ADMIN: _READ
     | {
         "tenants:write",

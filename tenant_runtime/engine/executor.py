@@ -1202,7 +1202,18 @@ class Engine:
                 )
             ).one()
             oldest = _ms(u.now - _aware(row[1])) // 1000 if row[1] is not None else 0
-            u.event("heartbeat", data={**data, "queue_depth": row[0], "oldest_pending_s": oldest})
+            dead = await u.conn.scalar(
+                select(func.count()).where(dead_letters.c.replayed_at.is_(None))
+            )
+            u.event(
+                "heartbeat",
+                data={
+                    **data,
+                    "queue_depth": row[0],
+                    "oldest_pending_s": oldest,
+                    "dead_letters": int(dead or 0),
+                },
+            )
 
     # --- operator actions -------------------------------------------------------------
 

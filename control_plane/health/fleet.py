@@ -1,0 +1,69 @@
+"""Health signals for many tenants at once: one query per source, not one per tenant.
+
+The alert evaluator and the NOC's fleet grid both judge every tenant the caller can see;
+this reads the latest heartbeats and the recent 5-minute rollups of all of them together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy import func, select
+
+from control_plane.context import Ctx
+from control_plane.health.assess import Signals, Thresholds
+from control_plane.telemetry.models import Heartbeat, Rollup
+
+
+async def fleet_signals(
+    ctx: Ctx,
+    now: datetime,
+    tenant_ids: Collection[UUID] | None = None,
+    *,
+    limits: Thresholds | None = None,
+) -> dict[UUID, Signals]:
+    """Signals for every tenant with a heartbeat or recent rollups that the caller's scope
+    sees (or for ``tenant_ids``); a tenant missing from the result has never reported."""
+    limits = limits or Thresholds()
+    since = now - timedelta(minutes=limits.window_minutes)
+    beats = select(Heartbeat.tenant_id, Heartbeat.at, Heartbeat.data)
+    sums = (
+        select(
+            Rollup.tenant_id,
+            func.sum(Rollup.runs_finished),
+            func.sum(Rollup.runs_failed),
+            func.sum(Rollup.tasks_opened),
+            func.sum(Rollup.sla_breaches),
+        )
+        .where(Rollup.granularity == "5m", Rollup.bucket >= since, Rollup.bucket <= now)
+        .group_by(Rollup.tenant_id)
+    )
+    if tenant_ids is not None:
+        ids = list(tenant_ids)
+        beats = beats.where(Heartbeat.tenant_id.in_(ids))
+        sums = sums.where(Rollup.tenant_id.in_(ids))
+    recent = {row[0]: row[1:] for row in (await ctx.session.execute(sums)).all()}
+    out: dict[UUID, Signals] = {}
+    for tenant_id, at, data in (await ctx.session.execute(beats)).all():
+        finished, failed, opened, breaches = recent.pop(tenant_id, (0, 0, 0, 0))
+        data = data or {}
+        out[tenant_id] = Signals(
+            heartbeat_age_s=(now - at).total_seconds(),
+            queue_depth=int(data.get("queue_depth") or 0),
+            oldest_pending_s=float(data.get("oldest_pending_s") or 0),
+            runs_finished=int(finished or 0),
+            runs_failed=int(failed or 0),
+            tasks_opened=int(opened or 0),
+            sla_breaches=int(breaches or 0),
+        )
+    for tenant_id, (finished, failed, opened, breaches) in recent.items():
+        out[tenant_id] = Signals(
+            heartbeat_age_s=None,
+            runs_finished=int(finished or 0),
+            runs_failed=int(failed or 0),
+            tasks_opened=int(opened or 0),
+            sla_breaches=int(breaches or 0),
+        )
+    return out
