@@ -20,6 +20,8 @@ COPY pyproject.toml README.md ./
 COPY control_plane ./control_plane
 COPY tenant_runtime ./tenant_runtime
 COPY migrations ./migrations
+# Page templates and static files (the NOC console), packaged as data with the wheel.
+COPY branding ./branding
 RUN /opt/storeops/bin/pip wheel --no-deps --wheel-dir /wheels . \
     && /opt/storeops/bin/pip install /wheels/storeops-*.whl \
     && /opt/storeops/bin/python -m pip uninstall -y pip

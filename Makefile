@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser demo test lint bench clean
+.PHONY: help setup browser demo test lint bench bench-noc clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help: ## list targets
@@ -44,6 +44,9 @@ lint: setup ## ruff, mypy --strict, import-linter
 
 bench: setup ## API benchmark against a bare asyncpg endpoint (prints ratios)
 	$(BIN)/python bench/api.py
+
+bench-noc: setup ## the NOC fleet query at 10,000 tenants with a month of rollups
+	$(BIN)/python bench/noc.py
 
 clean: ## remove the virtualenv and embedded state
 	rm -rf $(VENV) .storeops

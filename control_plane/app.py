@@ -14,7 +14,17 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from redis.asyncio import Redis
 
-from control_plane import jobs
+from control_plane import jobs, observability
+from control_plane.alerts.routes import (
+    AlertController,
+    AlertRuleController,
+    list_tenant_alert_rules,
+)
+from control_plane.alerts.routes_config import (
+    MaintenanceWindowController,
+    NotificationChannelController,
+    SilenceController,
+)
 from control_plane.api.auth import PUBLIC_PATHS, BearerAuthMiddleware, provide_ctx
 from control_plane.api.idempotency import IdempotencyMiddleware
 from control_plane.api.requests import RequestIdMiddleware, configure_logging
@@ -25,10 +35,13 @@ from control_plane.config import Settings, get_settings
 from control_plane.db import Database
 from control_plane.deployments.routes import DeploymentController
 from control_plane.errors import EXCEPTION_HANDLERS
+from control_plane.health.noc_routes import ROUTES as NOC_API_ROUTES
 from control_plane.health.routes import get_tenant_health
 from control_plane.identity.keys import KeyRing
 from control_plane.identity.routes import ClientController, UserController, jwks, login, oauth_token
 from control_plane.identity.tokens import TokenService
+from control_plane.reports.routes import get_sla_report
+from control_plane.rollouts.routes import RolloutController
 from control_plane.runtimelink.routes import ROUTES as RUNTIME_LINK_ROUTES
 from control_plane.secrets.factory import make_store
 from control_plane.secrets.routes import (
@@ -40,6 +53,7 @@ from control_plane.secrets.routes import (
 )
 from control_plane.telemetry.routes import TelemetryController, ingest_telemetry
 from control_plane.tenancy.routes import PartnerController, TenantController
+from control_plane.web import web_handlers
 
 
 class MetricsController(PrometheusController):
@@ -50,6 +64,7 @@ class MetricsController(PrometheusController):
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
+    observability.setup()  # OTEL_* variables; nothing is installed when none is set
     db = Database(settings)
     keyring = KeyRing(db)
     tokens = TokenService(settings, keyring)
@@ -97,12 +112,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ingest_telemetry,
             TelemetryController,
             get_tenant_health,
+            AlertController,
+            AlertRuleController,
+            SilenceController,
+            MaintenanceWindowController,
+            NotificationChannelController,
+            list_tenant_alert_rules,
+            get_sla_report,
+            RolloutController,
+            *NOC_API_ROUTES,
+            *web_handlers(),
         ],
         dependencies={
             "ctx": Provide(provide_ctx),
             "store": Provide(provide_secret_store, sync_to_thread=False),
         },
         middleware=[
+            *observability.middleware(),
             RequestIdMiddleware,
             prometheus.middleware,
             DefineMiddleware(BearerAuthMiddleware, exclude=PUBLIC_PATHS),

@@ -1119,6 +1119,7 @@ def demo(settings: Settings, reset: bool, serve_after: bool) -> None:
         )
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"\n[bold]StoreOps control plane[/bold] at {base}")
+    console.print(f"  NOC console         {base}/noc   (sign in as noc@storeops.local)")
     console.print(f"  API docs (OpenAPI)  {base}/schema/openapi.json")
     console.print(f"  health              {base}/healthz   {base}/readyz   {base}/metrics")
     console.print(f"  JWKS                {base}/.well-known/jwks.json")
@@ -1143,14 +1144,21 @@ def demo(settings: Settings, reset: bool, serve_after: bool) -> None:
     from control_plane.app import create_app
 
     fleet = run(settings, lambda ctx: demo_fleet.members(ctx, settings.home))
+    asyncio.run(demo_fleet.credentials(settings, fleet))
+    run(settings, demo_fleet.noc_scene)
     table(
         "Tenant runtimes (embedded: SQLite, in-process steps) and their sandboxes",
         ["retailer", "portal", "sandbox"],
-        [(m.name, f"{m.runtime_url}/portal", f"{m.sandbox_url}/_sandbox/stats") for m, _ in fleet],
+        [(m.name, f"{m.runtime_url}/portal", f"{m.sandbox_url}/_sandbox/stats") for m in fleet],
     )
     console.print(
         "Light traffic runs in the background: runs start, sandbox events arrive as signed "
         f"webhooks, some tasks get decided. Logs: {settings.home / 'fleet'}"
+    )
+    console.print(
+        f"{demo_fleet.DEGRADED}'s ERP fails most calls, so the NOC shows it degraded with an "
+        "open alert within a minute; maintenance-incident 1.1.0 is rolling out across "
+        f"Northwind (`storeops rollout status --watch`). Alert e-mails: {settings.home / 'mail'}"
     )
     procs = demo_fleet.launch(
         fleet, base, settings.home, issuer=settings.issuer, audience=settings.jwt_audience
@@ -1171,6 +1179,189 @@ def demo_traffic(fleet_file: Path) -> None:
 
     time.sleep(3)  # let the control plane and the runtimes come up
     Traffic(json.loads(fleet_file.read_text())).forever()
+
+
+# --- fleet rollouts ---------------------------------------------------------------------
+
+
+@main.group()
+def rollout() -> None:
+    """Fleet rollouts: move a template version across tenants in gated waves."""
+
+
+def _rollout_view(settings: Settings, rollout_id: UUID) -> Any:
+    from control_plane.rollouts import service, views
+
+    async def go(c: Ctx) -> Any:
+        return await views.detail(c, await service.get(c, rollout_id))
+
+    return run(settings, go)
+
+
+def _watch(settings: Settings, rollout_id: UUID, interval: float) -> Any:
+    """Redraw until the rollout ends (or Ctrl-C); the worker or API process moves it."""
+    from rich.live import Live
+
+    from control_plane.rollouts.display import render
+
+    view = _rollout_view(settings, rollout_id)
+    with Live(render(view), console=console, refresh_per_second=4) as live:
+        while view.status not in ("completed", "rolled_back", "aborted"):
+            try:
+                time.sleep(interval)
+            except KeyboardInterrupt:
+                break
+            view = _rollout_view(settings, rollout_id)
+            live.update(render(view))
+    return view
+
+
+def _waves(raw: str) -> list[int | str]:
+    return [int(p) if p.strip().isdigit() else p.strip() for p in raw.split(",") if p.strip()]
+
+
+@rollout.command("start")
+@click.option("--template", "template_id", required=True, help="the template's id (slug)")
+@click.option("--version", "version", required=True, help="the version to move to")
+@click.option("--partner", "partner_ref", default=None, help="a partner's fleet (id or slug)")
+@click.option("--tenant", "tenant_refs", multiple=True, help="a tenant (id or slug); repeat")
+@click.option("--match", "matches", multiple=True, help="label=value (timezone, region...)")
+@click.option("--canary", "canary_ref", default=None, help="the tenant to move first")
+@click.option("--waves", default="1,10%,rest", show_default=True, help="counts, N% or rest")
+@click.option("--soak", "soak_seconds", default=600, show_default=True, type=int)
+@click.option("--apply-timeout", "apply_timeout", default=300, show_default=True, type=int)
+@click.option("--max-failure-increase", default=0.05, show_default=True, type=float)
+@click.option("--max-breach-increase", default=0.05, show_default=True, type=float)
+@click.option("--min-runs", default=20, show_default=True, type=int)
+@click.option("--no-auto-rollback", is_flag=True, help="pause on regression instead")
+@click.option("--watch", is_flag=True, help="show live progress until it ends")
+@click.option("--interval", default=1.0, show_default=True, type=float)
+@click.pass_obj
+@handle_errors
+def rollout_start(
+    settings: Settings,
+    template_id: str,
+    version: str,
+    partner_ref: str | None,
+    tenant_refs: tuple[str, ...],
+    matches: tuple[str, ...],
+    canary_ref: str | None,
+    waves: str,
+    soak_seconds: int,
+    apply_timeout: int,
+    max_failure_increase: float,
+    max_breach_increase: float,
+    min_runs: int,
+    no_auto_rollback: bool,
+    watch: bool,
+    interval: float,
+) -> None:
+    """Start a rollout; the first wave (the canary) moves at once."""
+    from control_plane.rollouts import schemas, service, views
+    from control_plane.rollouts.display import render
+
+    pairs = [m.partition("=") for m in matches]
+    if bad := [m for m, (_, sep, _) in zip(matches, pairs, strict=True) if not sep]:
+        raise ValueError(f"--match {bad[0]!r}: use label=value")
+
+    async def go(c: Ctx) -> Any:
+        data = msgspec.convert(
+            {
+                "template_id": template_id,
+                "version": version,
+                "partner_id": str(await _partner_id(c, partner_ref)) if partner_ref else None,
+                "tenant_ids": [str(await _tenant_id(c, r)) for r in tenant_refs] or None,
+                "match": {k: v for k, _, v in pairs} or None,
+                "canary": str(await _tenant_id(c, canary_ref)) if canary_ref else None,
+                "waves": _waves(waves),
+                "soak_seconds": soak_seconds,
+                "apply_timeout_seconds": apply_timeout,
+                "gates": {
+                    "max_failure_rate_increase": max_failure_increase,
+                    "max_breach_rate_increase": max_breach_increase,
+                    "min_runs": min_runs,
+                },
+                "auto_rollback": not no_auto_rollback,
+            },
+            schemas.RolloutCreate,
+        )
+        return await views.detail(c, await service.create(c, data))
+
+    view = run(settings, go)
+    if watch:
+        view = _watch(settings, view.id, interval)
+    else:
+        console.print(render(view))
+    console.print(f"rollout {view.id} {view.status}")
+
+
+@rollout.command("status")
+@click.argument("rollout_id", required=False, type=click.UUID)
+@click.option("--watch", is_flag=True, help="show live progress until it ends")
+@click.option("--interval", default=1.0, show_default=True, type=float)
+@click.pass_obj
+@handle_errors
+def rollout_status(
+    settings: Settings, rollout_id: UUID | None, watch: bool, interval: float
+) -> None:
+    """One rollout's waves, tenants and gate readings; without an id, the latest rollouts."""
+    from control_plane.rollouts import views
+    from control_plane.rollouts.display import render
+
+    if rollout_id is None:
+
+        async def latest(c: Ctx) -> Any:
+            from sqlalchemy import select
+
+            from control_plane.rollouts.models import Rollout
+
+            rows = (
+                await c.session.scalars(select(Rollout).order_by(Rollout.id.desc()).limit(50))
+            ).all()
+            counts = await views.tenant_counts(c, [r.id for r in rows])
+            return [views.summary(r, counts.get(r.id, 0)) for r in rows]
+
+        table(
+            "Rollouts",
+            ["id", "template", "version", "status", "wave", "tenants", "reason"],
+            [
+                (r.id, r.template_id, r.version, r.status,
+                 f"{r.current_wave + 1}/{r.wave_count}", r.tenant_count, r.reason or "")
+                for r in run(settings, latest)
+            ],
+        )  # fmt: skip
+        return
+    if watch:
+        _watch(settings, rollout_id, interval)
+    else:
+        console.print(render(_rollout_view(settings, rollout_id)))
+
+
+def _act(action: str) -> None:
+    @rollout.command(action)
+    @click.argument("rollout_id", type=click.UUID)
+    @click.option("--reason", default=None)
+    @click.pass_obj
+    @handle_errors
+    def command(settings: Settings, rollout_id: UUID, reason: str | None) -> None:
+        from control_plane.rollouts import service, views
+
+        async def go(c: Ctx) -> Any:
+            fn = service.promote if action == "promote" else service.abort
+            return await views.detail(c, await fn(c, rollout_id, reason))
+
+        view = run(settings, go)
+        why = f": {view.reason}" if view.reason else ""
+        console.print(f"rollout {view.id} {view.status}{why}")
+
+    command.__doc__ = {
+        "promote": "Skip the rest of the current soak, or resume a paused rollout.",
+        "abort": "Stop and roll every moved tenant back to its previous version.",
+    }[action]
+
+
+_act("promote")
+_act("abort")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,16 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "INFO"
+    #: Alert e-mail: the SMTP server. Empty means the local sink: each message is written
+    #: as an .eml file under ``<home>/mail/``.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "StoreOps alerts <alerts@storeops.localhost>"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    #: A notification that failed this many times is dead (kept, no longer retried).
+    alert_delivery_max_attempts: int = 8
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -49,7 +49,12 @@ PARTNERS: list[dict[str, Any]] = [
         "name": "Bluepeak Retail Cloud",
         "kind": "msp",
         "settings": {
-            "allowed_templates": ["stock-transfer", "maintenance-incident"],
+            "allowed_templates": [
+                "stock-transfer-approval",
+                "maintenance-incident",
+                "returns-refund-approval",
+                "store-opening-closing-checklist",
+            ],
             "branding": {"product_name": "Bluepeak Ops"},
         },
         "tenants": [

@@ -1,11 +1,12 @@
 """The demo's fleet: for each demo retailer, a sandbox (its simulated ERP, POS, WMS, CRM, HR
-and service desk) and an embedded tenant runtime (SQLite, in-process steps) with a few
-library templates deployed directly, plus a traffic process that keeps the inboxes and
-run pages alive: it starts runs, forwards the sandbox's events to the runtime as signed
-webhooks, and decides some of the tasks people would.
+and service desk) and an embedded tenant runtime (SQLite, in-process steps) linked to the
+control plane the way production runtimes are: its own client credentials from a
+bootstrap token, its deployments pulled as desired state, its telemetry pushed home. A
+traffic process keeps the inboxes, run pages and the NOC alive: it starts runs, forwards
+the sandbox's events to the runtime as signed webhooks, and decides some of the tasks
+people would. One retailer's ERP is made to fail often, so the NOC has a degraded tenant.
 
-The control plane's deployment flow replaces the direct deployment later; nothing here
-is used outside the demo.
+Nothing here is used outside the demo.
 """
 
 from __future__ import annotations
@@ -20,23 +21,36 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
+import yaml
 from sqlalchemy import select
 
+from control_plane.config import Settings
 from control_plane.context import Ctx
+from control_plane.db import Database
 from control_plane.demo import DEMO_PASSWORD
-from control_plane.tenancy.models import Region, Store, Tenant
+from control_plane.deployments import schemas as deployment_schemas
+from control_plane.deployments import service as deployments
+from control_plane.deployments.models import Deployment
+from control_plane.runner import run_as
+from control_plane.runtimelink import bootstrap
+from control_plane.tenancy.models import Store, Tenant
 
-#: Template -> parameter values for the demo's direct deployments.
-DEPLOYMENTS: dict[str, dict[str, Any]] = {
-    "stock-transfer-approval": {},
-    "maintenance-incident": {},
-    "returns-refund-approval": {},
-    "store-opening-closing-checklist": {},
-}
+LIBRARY = Path(__file__).resolve().parents[1] / "templates"
+#: The library templates each demo retailer deploys (at their parameters' defaults).
+DEPLOYMENTS = (
+    "stock-transfer-approval",
+    "maintenance-incident",
+    "returns-refund-approval",
+    "store-opening-closing-checklist",
+)
 SYSTEMS = ("erp", "pos", "wms", "crm", "hr", "itsm", "ecommerce", "payments")
 SANDBOX_PORT, RUNTIME_PORT = 8300, 8200
+#: The retailer whose ERP fails most calls, and the faults its sandbox starts with.
+DEGRADED = "urbanthreads"
+DEGRADED_FAULTS = [{"system": "erp", "operation": "*", "error_rate": 0.9}]
 
 
 @dataclass
@@ -54,58 +68,148 @@ class Member:
     home: str
     webhook_secret: str
     stores: list[str]
+    faults: list[dict[str, Any]]
 
 
-async def members(ctx: Ctx, home: Path) -> list[tuple[Member, dict[str, Any]]]:
-    """Each demo tenant with its desired state (deployments and stores)."""
+async def members(ctx: Ctx, home: Path) -> list[Member]:
+    """Each demo tenant's runtime, with the demo's deployments made at the control plane
+    (bound to the tenant's sandbox) where they are missing."""
     from tenant_runtime.webhooks import generate_secret
 
     tenants = (await ctx.session.scalars(select(Tenant).order_by(Tenant.created_at))).all()
     found = []
     for i, tenant in enumerate(tenants):
-        rows = (
-            await ctx.session.execute(
-                select(Store, Region.id)
-                .outerjoin(Region, Region.id == Store.region_id)
-                .where(Store.tenant_id == tenant.id)
-                .order_by(Store.code)
+        sandbox_url = f"http://127.0.0.1:{SANDBOX_PORT + i + 1}"
+        deployed = set(
+            (
+                await ctx.session.scalars(
+                    select(Deployment.template_id).where(Deployment.tenant_id == tenant.id)
+                )
+            ).all()
+        )
+        for template_id in DEPLOYMENTS:
+            if template_id not in deployed:
+                await deployments.create_deployment(
+                    ctx, tenant.id, _deployment(template_id, "1.0.0", sandbox_url)
+                )
+        codes = (
+            await ctx.session.scalars(
+                select(Store.code).where(Store.tenant_id == tenant.id).order_by(Store.code)
             )
         ).all()
-        stores: dict[str, dict[str, Any]] = {
-            str(store.id): {
-                "code": store.code,
-                "name": store.name,
-                "region_id": str(region_id) if region_id else None,
-                "timezone": store.timezone,
-                "opening_hours": store.opening_hours,
-                "holidays": store.holidays,
-            }
-            for store, region_id in rows
-        }
-        member_home = home / "fleet" / tenant.slug
-        member = Member(
-            tenant_id=str(tenant.id),
-            slug=tenant.slug,
-            name=tenant.name,
-            admin_email=f"admin@{tenant.slug}.example",
-            runtime_url=f"http://127.0.0.1:{RUNTIME_PORT + i + 1}",
-            sandbox_url=f"http://127.0.0.1:{SANDBOX_PORT + i + 1}",
-            runtime_port=RUNTIME_PORT + i + 1,
-            sandbox_port=SANDBOX_PORT + i + 1,
-            home=str(member_home),
-            webhook_secret=generate_secret(),
-            stores=[str(s["code"]) for s in stores.values()],
+        found.append(
+            Member(
+                tenant_id=str(tenant.id),
+                slug=tenant.slug,
+                name=tenant.name,
+                admin_email=f"admin@{tenant.slug}.example",
+                runtime_url=f"http://127.0.0.1:{RUNTIME_PORT + i + 1}",
+                sandbox_url=sandbox_url,
+                runtime_port=RUNTIME_PORT + i + 1,
+                sandbox_port=SANDBOX_PORT + i + 1,
+                home=str(home / "fleet" / tenant.slug),
+                webhook_secret=generate_secret(),
+                stores=list(codes),
+                faults=DEGRADED_FAULTS if tenant.slug == DEGRADED else [],
+            )
         )
-        desired = {
-            "deployments": {t: {"version": "1.0.0", "params": p} for t, p in DEPLOYMENTS.items()},
-            "stores": stores,
-        }
-        found.append((member, desired))
     return found
 
 
+async def noc_scene(ctx: Ctx) -> None:
+    """What the NOC has to watch from the first minutes, made once: Northwind's override
+    of the degraded-runtime rule (30 s instead of the platform's 2 minutes), an e-mail
+    channel for its alerts (the local mail sink in the demo), and a rollout of
+    maintenance-incident 1.1.0 across Northwind's retailers whose canary soaks for
+    15 minutes."""
+    from control_plane.alerts import rules as alert_rules
+    from control_plane.alerts import schemas as alert_schemas
+    from control_plane.alerts.channels import create_channel
+    from control_plane.alerts.models import ChannelKind
+    from control_plane.rollouts import schemas as rollout_schemas
+    from control_plane.rollouts import service as rollouts
+    from control_plane.rollouts.models import Rollout
+    from control_plane.tenancy.models import Partner
+
+    if await ctx.session.scalar(select(Rollout.id).limit(1)) is not None:
+        return
+    northwind = await ctx.session.scalar(select(Partner).where(Partner.slug == "northwind"))
+    canary = await ctx.session.scalar(select(Tenant.id).where(Tenant.slug == "freshmart"))
+    if northwind is None or canary is None:
+        return
+    await alert_rules.create_rule(
+        ctx,
+        alert_schemas.AlertRuleCreate(
+            key="runtime-degraded", partner_id=northwind.id, for_seconds=30
+        ),
+    )
+    await create_channel(
+        ctx,
+        alert_schemas.NotificationChannelCreate(
+            name="Northwind NOC desk",
+            kind=ChannelKind.EMAIL,
+            partner_id=northwind.id,
+            addresses=["noc@northwind.example"],
+        ),
+    )
+    await rollouts.create(
+        ctx,
+        rollout_schemas.RolloutCreate(
+            template_id="maintenance-incident",
+            version="1.1.0",
+            partner_id=northwind.id,
+            canary=canary,
+            waves=[1, "rest"],
+            soak_seconds=900,
+        ),
+    )
+
+
+def _deployment(
+    template_id: str, version: str, sandbox_url: str
+) -> deployment_schemas.DeploymentCreate:
+    """The library template at its parameters' defaults, each connector it declares bound
+    to its system in the retailer's sandbox."""
+    template = yaml.safe_load((LIBRARY / template_id / f"{version}.yaml").read_text())
+    properties = template.get("parameters", {}).get("properties", {})
+    return deployment_schemas.DeploymentCreate(
+        template_id=template_id,
+        version=version,
+        params={name: p["default"] for name, p in properties.items() if "default" in p},
+        bindings={
+            name: {"base_url": f"{sandbox_url}/{connector['system']}", "auth": {"type": "none"}}
+            for name, connector in template.get("connectors", {}).items()
+        },
+    )
+
+
+async def credentials(settings: Settings, fleet: list[Member]) -> None:
+    """Give each runtime that has none its own client credentials, by spending a bootstrap
+    token as ``runtime serve --bootstrap-token`` would (the control plane is not serving
+    yet when the fleet starts)."""
+    db = Database(settings)
+    try:
+        for member in fleet:
+            path = Path(member.home) / f"runtime-{member.tenant_id}.credentials.json"
+            if path.is_file():
+                continue
+            tenant_id = UUID(member.tenant_id)
+
+            async def issue(c: Ctx, t: UUID = tenant_id) -> bootstrap.Issued:
+                return await bootstrap.issue(c, t)
+
+            issued = await run_as(settings, issue, db=db)
+            made = await bootstrap.exchange(db, settings, issued.token)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump({"client_id": made.client_id, "client_secret": made.client_secret}, out)
+    finally:
+        await db.dispose()
+
+
 def launch(
-    members: list[tuple[Member, dict[str, Any]]],
+    members: list[Member],
     control_plane_url: str,
     home: Path,
     *,
@@ -130,20 +234,15 @@ def launch(
             )
         )
 
-    for member, desired in members:
+    for member in members:
         Path(member.home).mkdir(parents=True, exist_ok=True)
-        desired_file = Path(member.home) / "desired.json"
-        desired_file.write_text(json.dumps(desired, indent=2))
         start(["sandbox", "--port", str(member.sandbox_port)], f"{member.slug}-sandbox.log")
-        bindings = {name: {"base_url": f"{member.sandbox_url}/{name}"} for name in SYSTEMS}
         start(
             ["runtime", "serve", "--port", str(member.runtime_port)],
             f"{member.slug}-runtime.log",
             {
                 "STOREOPS_RUNTIME_TENANT_ID": member.tenant_id,
                 "STOREOPS_RUNTIME_HOME": member.home,
-                "STOREOPS_RUNTIME_DESIRED_FILE": str(desired_file),
-                "STOREOPS_RUNTIME_BINDINGS": json.dumps(bindings),
                 "STOREOPS_RUNTIME_WEBHOOK_SECRETS": json.dumps(
                     {name: [member.webhook_secret] for name in SYSTEMS}
                 ),
@@ -151,11 +250,12 @@ def launch(
                 "STOREOPS_RUNTIME_TOKEN_ISSUER": issuer,
                 "STOREOPS_RUNTIME_TOKEN_AUDIENCE": audience,
                 "STOREOPS_RUNTIME_SWEEP_SECONDS": "1",
+                "STOREOPS_RUNTIME_HEARTBEAT_SECONDS": "5",
             },
         )
     fleet_file = logs / "fleet.json"
     fleet_file.write_text(
-        json.dumps({"control_plane": control_plane_url, "members": [asdict(m) for m, _ in members]})
+        json.dumps({"control_plane": control_plane_url, "members": [asdict(m) for m in members]})
     )
     start(["demo-traffic", str(fleet_file)], "traffic.log")
     return procs
@@ -325,7 +425,16 @@ class Traffic:
             except (httpx.HTTPError, KeyError, ValueError) as exc:
                 print(f"traffic: {member.slug}: {exc}", flush=True)
 
+    def inject_faults(self) -> None:
+        for member in self.members:
+            for rule in member.faults:
+                try:
+                    self.http.post(f"{member.sandbox_url}/_sandbox/faults", json=rule)
+                except httpx.HTTPError as exc:
+                    print(f"traffic: {member.slug}: faults not set: {exc}", flush=True)
+
     def forever(self, every: float = 4.0) -> None:
+        self.inject_faults()
         while True:
             self.round()
             time.sleep(every)

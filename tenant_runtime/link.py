@@ -5,6 +5,10 @@ Telemetry leaves only what the outbox holds, and an outbox row is marked sent on
 control plane acknowledged its batch. A control-plane outage of any length therefore loses
 nothing (rows wait), and a batch sent twice (a lost acknowledgement) is counted once (the
 control plane deduplicates by event id).
+
+Calls home carry the W3C trace context; the runtime's run and step metrics are counted from
+the telemetry events as the control plane acknowledges them (off the engine's hot path, and
+once per event).
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ from typing import Any
 
 import httpx
 import msgspec
+from opentelemetry.trace import Span, SpanKind, get_current_span
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.contracts import telemetry
+from control_plane.contracts.desired_state import CHANGE_HEADER_PREFIX
+from tenant_runtime import tracing
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.db.schema import outbox
 from tenant_runtime.engine import state
@@ -119,13 +126,29 @@ class ControlPlane:
     async def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A request as this runtime; a transport failure is a LinkError."""
         headers = {"Authorization": f"Bearer {await self.token()}", **kwargs.pop("headers", {})}
-        try:
-            answer = await self.http.request(method, path, headers=headers, **kwargs)
-        except httpx.HTTPError as exc:
-            raise LinkError(f"{method} {path}: {exc!r}") from None
+        if not tracing.active():
+            answer = await self._send(method, path, headers, kwargs)
+        else:
+            route = path.split("?", 1)[0]
+            with tracing.tracer.start_as_current_span(
+                f"{method} {route}",
+                kind=SpanKind.CLIENT,
+                attributes={"http.request.method": method, "url.template": route},
+            ) as span:
+                answer = await self._send(method, path, headers, kwargs)
+                span.set_attribute("http.response.status_code", answer.status_code)
+                _link_change(span, answer)
         if answer.status_code == 401:
             self._token = None  # rotated or revoked: fetch a new one next time
         return answer
+
+    async def _send(
+        self, method: str, path: str, headers: dict[str, str], kwargs: dict[str, Any]
+    ) -> httpx.Response:
+        try:
+            return await self.http.request(method, path, headers=tracing.inject(headers), **kwargs)
+        except httpx.HTTPError as exc:
+            raise LinkError(f"{method} {path}: {exc!r}") from None
 
     # --- calls ----------------------------------------------------------------------------
 
@@ -142,11 +165,43 @@ class ControlPlane:
         return result
 
 
+def _link_change(span: Span, answer: httpx.Response) -> None:
+    """A desired state names the trace of the change that produced it: link to it."""
+    carrier = {
+        name: answer.headers[f"{CHANGE_HEADER_PREFIX}{name}"]
+        for name in ("traceparent", "tracestate")
+        if f"{CHANGE_HEADER_PREFIX}{name}" in answer.headers
+    }
+    if carrier:
+        change = get_current_span(tracing.extract(carrier)).get_span_context()
+        if change.is_valid:
+            span.add_link(change, {"storeops.link": "desired-state change"})
+
+
 def _detail(answer: httpx.Response) -> str:
     try:
         return str(answer.json().get("detail") or answer.text[:200])
     except ValueError:
         return answer.text[:200]
+
+
+def count(events: list[telemetry.Event]) -> None:
+    """The run and step metrics these acknowledged events stand for."""
+    tracing.telemetry_batches.add(1)
+    tracing.telemetry_events.add(len(events))
+    for event in events:
+        if event.kind is telemetry.Kind.RUN_STARTED:
+            tracing.runs_started.add(1, {"template": event.template_id or ""})
+        elif event.kind is telemetry.Kind.RUN_FINISHED:
+            attributes = {"template": event.template_id or "", "status": event.status or ""}
+            tracing.runs_finished.add(1, attributes)
+            if event.duration_ms is not None:
+                tracing.run_duration.record(event.duration_ms / 1000, attributes)
+        elif event.kind is telemetry.Kind.STEP_FINISHED and event.duration_ms is not None:
+            tracing.step_duration.record(
+                event.duration_ms / 1000,
+                {"step_kind": str(event.data.get("step_kind", "")), "status": event.status or ""},
+            )
 
 
 class TelemetrySender:
@@ -198,6 +253,7 @@ class TelemetrySender:
             await conn.execute(
                 update(outbox).where(outbox.c.id.in_(rows)).values(sent_at=datetime.now(UTC))
             )
+        count(batch.events)
         return len(events)
 
     async def drain(self) -> int:

@@ -13,6 +13,7 @@ import gc
 
 import uvicorn
 
+from tenant_runtime import tracing
 from tenant_runtime.api import create_runtime_app
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.runtime import Runtime
@@ -65,4 +66,11 @@ def run(settings: RuntimeSettings, host: str = DEFAULT_HOST, port: int = DEFAULT
 
         settings.home.mkdir(parents=True, exist_ok=True)
         upgrade(settings.database_url)
-    asyncio.run(_serve(settings, host, port))
+    # Before the app is built: it adds server spans only when spans are recorded.
+    installed = tracing.setup(
+        attributes={"storeops.tenant_id": str(settings.tenant_id), "storeops.process": "api"}
+    )
+    try:
+        asyncio.run(_serve(settings, host, port))
+    finally:
+        installed.shutdown()

@@ -14,6 +14,7 @@ from typing import Any
 
 from dramatiq import Worker
 
+from tenant_runtime import tracing
 from tenant_runtime.agent import Agent
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.engine.dispatch import Dispatcher, tenant_broker
@@ -29,6 +30,9 @@ def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
         raise ValueError(
             "the worker needs STOREOPS_RUNTIME_REDIS_URL; embedded mode dispatches in-process"
         )
+    installed = tracing.setup(
+        attributes={"storeops.tenant_id": str(settings.tenant_id), "storeops.process": name}
+    )
     broker = tenant_broker(settings.redis_url, settings.tenant_id)
     dispatcher: Dispatcher
     # Every engine of this process (one per event loop) shares what the agent keeps current.
@@ -63,6 +67,7 @@ def run(settings: RuntimeSettings, *, name: str = "worker") -> None:
     finally:
         worker.stop()
         broker.close()
+        installed.shutdown()
 
 
 async def _first_desired_state(runtime: Runtime) -> None:

@@ -98,7 +98,12 @@ async def test_effective_settings_inherit_from_the_partner(embedded: httpx.Async
     response = await embedded.get(f"/api/v1/tenants/{tenant['id']}/settings", headers=admin)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["settings"]["allowed_templates"] == ["stock-transfer", "maintenance-incident"]
+    assert body["settings"]["allowed_templates"] == [
+        "stock-transfer-approval",
+        "maintenance-incident",
+        "returns-refund-approval",
+        "store-opening-closing-checklist",
+    ]
     assert body["sources"]["allowed_templates"] == "partner"
     assert body["sources"]["sla_calendar"] == "platform"
 

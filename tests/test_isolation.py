@@ -85,6 +85,15 @@ SAMPLE_FIELDS: dict[str, Any] = {
     "deployments": [],
     "generation": 0,
     "token": "sobt_isolation-probe",
+    "key": "isolation-probe",
+    "assignee": "isolation-probe@example.com",
+    "body": "isolation probe",
+    "starts_at": "2026-01-01T00:00:00Z",
+    "ends_at": "2026-01-01T01:00:00Z",
+}
+#: Values of a field that differ by body schema.
+SAMPLE_OVERRIDES: dict[str, dict[str, Any]] = {
+    "NotificationChannelCreate": {"kind": "email"},
 }
 #: Below this many cross-tree probes the route discovery must have gone wrong.
 MIN_PROBES = 40
@@ -137,7 +146,8 @@ def sample_body(struct: type[msgspec.Struct]) -> dict[str, Any]:
         names = [f.encode_name for f in fields if f.encode_name in SAMPLE_FIELDS][:1]
     unknown = [n for n in names if n not in SAMPLE_FIELDS]
     assert not unknown, f"add sample values for {struct.__name__} fields {unknown}"
-    body = {n: SAMPLE_FIELDS[n] for n in names}
+    samples = {**SAMPLE_FIELDS, **SAMPLE_OVERRIDES.get(struct.__name__, {})}
+    body = {n: samples[n] for n in names}
     # The server decodes the same way: a 404 can then never be a validation failure.
     msgspec.json.decode(msgspec.json.encode(body), type=struct)
     return body

@@ -27,6 +27,11 @@ PUBLIC_PATHS = [
     "^/readyz$",
     "^/metrics$",
     "^/schema",
+    # Pages sign in with their own cookie middleware (control_plane.web.session).
+    "^/login$",
+    "^/logout$",
+    "^/noc",
+    "^/static/",
 ]
 
 

@@ -17,6 +17,9 @@ from uuid import UUID
 import msgspec
 
 CONTRACT_VERSION = 1
+#: A desired-state answer's ``StoreOps-Change-Traceparent`` (and ``-Tracestate``) headers
+#: carry the W3C trace context of the change that produced it, when the control plane has it.
+CHANGE_HEADER_PREFIX = "StoreOps-Change-"
 #: A deployment's reported outcome.
 ReportedStatus = Literal["applied", "failed"]
 DeploymentStatus = Literal["active", "paused"]

@@ -24,6 +24,7 @@ Duration = Annotated[str, msgspec.Meta(pattern=r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
 Expr = Annotated[str, msgspec.Meta(min_length=1)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Operation = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+MetricName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
@@ -292,6 +293,23 @@ class Template(Strict, kw_only=True):
     #: The first step; defaults to the first in ``steps``.
     start: str | None = None
     steps: Annotated[list[Step], msgspec.Meta(min_length=1)]
+    #: Business figures of a run: name -> CEL expression, evaluated once when the run
+    #: finishes (succeeded or failed) over what its steps saw, and sent home in the
+    #: ``run.finished`` event's ``data.metrics``. A figure whose expression fails (a step
+    #: that never ran) is left out. Names the SLA reports read: see :data:`REPORTED_METRICS`.
+    metrics: dict[MetricName, Expr] = msgspec.field(default_factory=dict)
+
+
+#: Metric names the control plane's SLA and business reports read, and what they mean.
+REPORTED_METRICS = {
+    "stores_targeted": "stores a price change or promotion was meant to reach (number)",
+    "stores_synced_before_launch": "of those, stores in sync before launch (number)",
+    "stock_adjusted": "the run adjusted stock in the system of record (boolean); the run's"
+    " duration is the stock-adjustment cycle time",
+    "adjusted_value": "absolute value of the stock adjustment (number)",
+    "incident_resolved": "a store incident was resolved (boolean)",
+    "resolved_within_sla": "it was resolved within its resolution SLA (boolean)",
+}
 
 
 #: Targets a step may name instead of a step id.

@@ -219,6 +219,7 @@ class _Checker:
         yield from self._graph()
         for p in self.placed:
             yield from self._step(p)
+        yield from self._metrics()
 
     # --- document level ------------------------------------------------------------------
 
@@ -253,6 +254,12 @@ class _Checker:
                         ("triggers", i, "timezone"),
                         f"{trigger.timezone!r} is not an IANA time zone",
                     )
+
+    def _metrics(self) -> Iterator[Problem]:
+        """Metric expressions see the run as it ends: no parallel item alias."""
+        top = Placed(self.t.steps[0], ("metrics",), 0, ())
+        for name, expr in self.t.metrics.items():
+            yield from self._expr(top, ("metrics", name), expr)
 
     def _ids(self) -> Iterator[Problem]:
         seen: set[str] = set()

@@ -37,7 +37,15 @@ async def fleet_signals(
             func.sum(Rollup.tasks_opened),
             func.sum(Rollup.sla_breaches),
         )
-        .where(Rollup.granularity == "5m", Rollup.bucket >= since, Rollup.bucket <= now)
+        .where(
+            Rollup.granularity == "5m",
+            Rollup.bucket >= since,
+            Rollup.bucket <= now,
+            # Runs and tasks always carry their workflow template: skipping the "" rows
+            # (heartbeats, usage) lets this read migration 0009's index alone instead of
+            # scanning every rollup ever kept.
+            Rollup.template_id != "",
+        )
         .group_by(Rollup.tenant_id)
     )
     if tenant_ids is not None:

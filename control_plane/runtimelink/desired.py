@@ -36,6 +36,8 @@ class Served:
     etag: str
     #: The canonical JSON document; None means "not modified".
     body: bytes | None
+    #: The trace context of the change that produced it, when this process saw one.
+    change_context: dict[str, str] | None = None
 
 
 async def document(session: AsyncSession, tenant_id: UUID) -> DesiredState:
@@ -134,7 +136,9 @@ async def serve(
     scope = principal.scope()
     if wait == 0 or not if_none_match:
         etag, body = await _render(db, scope, tenant_id)
-        return Served(etag, None if _matches(if_none_match, etag) else body)
+        if _matches(if_none_match, etag):
+            return Served(etag, None)
+        return Served(etag, body, bus.change_context(tenant_id))
     poll = max(settings.desired_state_poll_ms, 50) / 1000
     deadline = time.monotonic() + wait
     async with bus.listen(tenant_id) as changed:
@@ -153,4 +157,4 @@ async def serve(
                 seen = now
             changed.clear()
             etag, body = await _render(db, scope, tenant_id)
-    return Served(etag, body)
+    return Served(etag, body, bus.change_context(tenant_id))

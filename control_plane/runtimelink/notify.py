@@ -3,6 +3,8 @@
 A committed change to a tenant's deployments, generation or stores wakes the long polls
 waiting on that tenant in this process at once. Changes made by other processes are
 found by the polls' own periodic database check (:mod:`control_plane.runtimelink.desired`).
+The bus also keeps the W3C trace context of the last traced change per tenant, which the
+desired-state answer hands to the runtime (best effort: only what this process saw).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
+from opentelemetry import propagate
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -30,6 +33,7 @@ class ChangeBus:
         self._waiters: dict[UUID, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = (
             defaultdict(set)
         )
+        self._contexts: dict[UUID, dict[str, str]] = {}
 
     @asynccontextmanager
     async def listen(self, tenant_id: UUID) -> AsyncIterator[asyncio.Event]:
@@ -50,12 +54,21 @@ class ChangeBus:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             running = None
+        injected: dict[str, str] = {}
+        propagate.inject(injected)  # the change's trace, when the request is traced
+        carrier = {k: v for k, v in injected.items() if k in ("traceparent", "tracestate")}
         for tenant_id in tenant_ids:
+            if carrier:
+                self._contexts[tenant_id] = carrier
             for loop, flag in list(self._waiters.get(tenant_id, ())):
                 if loop is running:
                     flag.set()
                 elif not loop.is_closed():
                     loop.call_soon_threadsafe(flag.set)
+
+    def change_context(self, tenant_id: UUID) -> dict[str, str] | None:
+        """The trace context (``traceparent``...) of the last traced change seen here."""
+        return self._contexts.get(tenant_id)
 
     def waiting(self, tenant_id: UUID) -> int:
         return len(self._waiters.get(tenant_id, ()))

@@ -13,7 +13,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 
 from control_plane.api.auth import requires
 from control_plane.api.params import CtxDep
-from control_plane.contracts.desired_state import StatusReport
+from control_plane.contracts.desired_state import CHANGE_HEADER_PREFIX, StatusReport
 from control_plane.identity.principal import Principal
 from control_plane.runtimelink import bootstrap, desired, status
 from control_plane.runtimelink.auth import requires_runtime
@@ -96,7 +96,8 @@ async def exchange_bootstrap_token(
     guards=[requires_runtime],
     description="The runtime's desired state with a strong ETag. With If-None-Match equal "
     "to the current ETag: 304 at once, or with ?wait=N (0-60) as soon as it changes, "
-    "else 304 after N seconds.",
+    "else 304 after N seconds. A 200 may carry StoreOps-Change-Traceparent (and "
+    "-Tracestate): the W3C trace context of the change that produced it.",
 )
 async def get_desired_state(
     request: Request[Principal, Any, Any],
@@ -108,6 +109,8 @@ async def get_desired_state(
     state = request.app.state
     served = await desired.serve(state.db, state.settings, request.user, if_none_match, wait)
     headers = {"ETag": served.etag, "Cache-Control": "no-cache"}
+    for name, value in (served.change_context or {}).items():  # traceparent, tracestate
+        headers[f"{CHANGE_HEADER_PREFIX}{name.capitalize()}"] = value
     if served.body is None:
         return Response(b"", status_code=304, headers=headers)
     return Response(served.body, media_type="application/json", headers=headers)

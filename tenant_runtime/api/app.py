@@ -20,6 +20,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
+from tenant_runtime import tracing
 from tenant_runtime.api.auth import PUBLIC_PATHS, BearerAuthMiddleware, TokenVerifier
 from tenant_runtime.api.hooks import WebhookSources, receive_webhook
 from tenant_runtime.api.portal import STATIC, TEMPLATES, portal, portal_login, portal_run
@@ -41,6 +42,22 @@ STOP_SECONDS = 10.0
 class MetricsController(PrometheusController):
     path = "/metrics"
     openmetrics_format = False
+
+
+def _tracing_middleware() -> list[Any]:
+    """A server span and HTTP metrics per request (W3C context taken from the caller's
+    headers), when exported: an uninstrumented runtime pays nothing per request. Litestar starts the span
+    before routing; :func:`name_span_by_route` names it by route once routed."""
+    if not tracing.instrumented():
+        return []
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig
+
+    config = OpenTelemetryConfig(
+        exclude=["/metrics", "/healthz", "/readyz", "/portal/static"],
+        exclude_spans=["receive", "send"],
+        scope_span_details_extractor=tracing.span_before_routing,
+    )
+    return [config.middleware, tracing.name_span_by_route]
 
 
 def _background(
@@ -129,6 +146,7 @@ def create_runtime_app(
             ),
         ],
         middleware=[
+            *_tracing_middleware(),
             RequestIdMiddleware,
             DefineMiddleware(UsageMiddleware, counter=runtime.usage),
             prometheus.middleware,

@@ -12,6 +12,10 @@ timeouts, connection errors, 5xx and 429) are retried with jittered exponential 
 after ``Retry-After``; any other 4xx fails at once. What finally fails raises
 :class:`ConnectorError`, classified for the step's ``retry_on`` list; its message holds the
 status and a short body excerpt with the credentials of the request masked.
+
+Each call is one client span (method, URL template, host, operation, final status; never a
+credential, a payload or a response body) and every attempt carries the W3C ``traceparent``
+and ``tracestate`` headers, so the retailer's side can join the run's trace.
 """
 
 from __future__ import annotations
@@ -26,7 +30,10 @@ from urllib.parse import quote
 
 import httpx
 import msgspec
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from tenant_runtime import tracing
 from tenant_runtime.connectors.auth import (
     AuthContext,
     ConnectorAuth,
@@ -102,6 +109,7 @@ class RestConnector:
         if url.userinfo or url.query or url.fragment:
             raise ConnectorConfigError("base_url may not carry credentials, a query or a fragment")
         self.base_url = str(url).rstrip("/")
+        self._host = url.host
         self.auth: ConnectorAuth = auth if auth is not None else NoAuth()
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self.retry = retry
@@ -177,6 +185,59 @@ class RestConnector:
             raise ConnectorConfigError("idempotency_key must be 1-255 printable ASCII characters")
         url = self.url_for(operation, payload)
         body = _json_encoder.encode(payload)
+        template = self.paths.get(operation, "{operation}").replace("{operation}", operation)
+        attributes = {
+            "http.request.method": "POST",
+            "url.template": f"{self.base_url}/{template.lstrip('/')}",
+            "server.address": self._host,
+            "storeops.connector.operation": operation,
+        }
+        began = time.monotonic()
+        outcome = "error"
+        try:
+            if not tracing.active():
+                result = await self._call(operation, url, body, idempotency_key)
+            else:
+                # Errors are recorded by class only: their messages may quote a response body.
+                with tracing.tracer.start_as_current_span(
+                    f"POST {operation}",
+                    kind=SpanKind.CLIENT,
+                    attributes=attributes,
+                    record_exception=False,
+                    set_status_on_exception=False,
+                ) as span:
+                    try:
+                        result = await self._call(operation, url, body, idempotency_key)
+                    except ConnectorError as exc:
+                        if exc.status is not None:
+                            span.set_attribute("http.response.status_code", exc.status)
+                        if exc.attempts > 1:
+                            span.set_attribute("http.request.resend_count", exc.attempts - 1)
+                        span.set_attribute("error.type", exc.error_class.value)
+                        span.set_status(Status(StatusCode.ERROR, exc.error_class.value))
+                        raise
+                    except BaseException as exc:
+                        span.set_attribute("error.type", type(exc).__name__)
+                        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                        raise
+            outcome = "ok"
+            return result
+        except ConnectorError as exc:
+            outcome = exc.error_class.value
+            raise
+        finally:
+            tracing.connector_duration.record(
+                time.monotonic() - began,
+                {
+                    "server.address": attributes["server.address"],
+                    "storeops.connector.operation": operation,
+                    "outcome": outcome,
+                },
+            )
+
+    async def _call(
+        self, operation: str, url: str, body: bytes, idempotency_key: str
+    ) -> dict[str, Any]:
         ctx = AuthContext(
             secrets=self.secrets,
             operation=operation,
@@ -204,6 +265,7 @@ class RestConnector:
                     attempt -= 1
                     continue
                 if response.is_success:
+                    self._traced_attempt(response, attempt)
                     return self._decode(operation, response, credentials)
                 error = self._http_error(operation, response, credentials)
             if error.error_class not in self.retry.retry_on or attempt >= self.retry.attempts:
@@ -227,6 +289,7 @@ class RestConnector:
             "Accept": "application/json",
             IDEMPOTENCY_HEADER: idempotency_key,
         }
+        tracing.inject(headers)
         try:
             response = await self._http().post(url, content=body, headers=headers)
         except httpx.TimeoutException as exc:
@@ -242,6 +305,14 @@ class RestConnector:
                 operation=ctx.operation,
             ) from None
         return response, credentials
+
+    @staticmethod
+    def _traced_attempt(response: httpx.Response, attempt: int) -> None:
+        if tracing.active():
+            span = trace.get_current_span()
+            span.set_attribute("http.response.status_code", response.status_code)
+            if attempt > 1:
+                span.set_attribute("http.request.resend_count", attempt - 1)
 
     def _http_error(
         self, operation: str, response: httpx.Response, credentials: Credentials

@@ -680,7 +680,7 @@ class Engine:
             else:
                 status = "succeeded" if ok else "failed"
                 reason = None if ok else (error or "failed by design")
-                await self._finish(u, run_id, status, reason)
+                await self._finish(u, run_id, status, reason, plan, ctx)
         elif ctx is not None:
             return state.planned(
                 run_id, target, visit=ctx.next_visit(branch, target), branch=branch
@@ -689,9 +689,20 @@ class Engine:
             u.bells.append(await state.enqueue(u.conn, run_id, target, now=u.now, branch=branch))
         return None
 
-    async def _finish(self, u: Unit, run_id: UUID, status: str, error: str | None) -> None:
+    async def _finish(
+        self,
+        u: Unit,
+        run_id: UUID,
+        status: str,
+        error: str | None,
+        plan: Plan,
+        ctx: RunContext | None = None,
+    ) -> None:
         row = await state.finish_run(u.conn, run_id, status=status, now=u.now, error=error)
         if row is not None:
+            data: dict[str, Any] = {"category": plan.template.category}
+            if plan.template.metrics:
+                data["metrics"] = await self._metrics(u, plan, run_id, ctx)
             u.event(
                 "run.finished",
                 run_id=run_id,
@@ -700,7 +711,30 @@ class Engine:
                 store=row.store,
                 status=status,
                 duration_ms=_ms(u.now - _aware(row.created_at)),
+                data=data,
             )
+
+    async def _metrics(
+        self, u: Unit, plan: Plan, run_id: UUID, ctx: RunContext | None
+    ) -> dict[str, Any]:
+        """The template's business figures, once, as the run ends (for the SLA reports);
+        a figure whose expression fails here (a step that never ran) is left out."""
+        if ctx is None:
+            ctx = await self._context(u.conn, run_id)
+            for done in u.done:  # database-only steps of this transaction, not written yet
+                if done["run_id"] == run_id and not done["branch"]:
+                    ctx.outputs.setdefault("", {})[done["step_id"]] = {
+                        "output": done["output"] or {}
+                    }
+            ctx.vars.update(u.vars.get(run_id, {}))
+        data = await self._data(ctx, "", "")
+        figures: dict[str, Any] = {}
+        for name, expression in plan.template.metrics.items():
+            try:
+                figures[name] = _eval(expression, data)
+            except CallFailed:
+                continue
+        return figures
 
     # --- waiting kinds ----------------------------------------------------------------
 
@@ -785,7 +819,13 @@ class Engine:
                 store=row["store"],
                 status=decided,
                 duration_ms=0,
-                data={"task_id": str(task_id), "via": "auto"},
+                data={
+                    "task_id": str(task_id),
+                    "via": "auto",
+                    "step_id": step.id,
+                    "task_kind": "approval",
+                    "category": plan.template.category,
+                },
             )
             output = human.approval_output(decided, "auto-decision", None, {})
             target = step.outcomes[decided]  # type: ignore[index]
@@ -1032,6 +1072,8 @@ class Engine:
                     "via": "human",
                     "step_id": step.id,
                     "breached": task.breached_at is not None,
+                    "category": plan.template.category,
+                    **human.decided_figures(step, u.now, task.due_at, answers, output),
                 },
             )
             await self._resume(u, plan, task.step_row_id, output, target)
@@ -1132,19 +1174,31 @@ class Engine:
         await u.conn.execute(
             update(waits).where(waits.c.id == wait_id).values(status="timed_out", finished_at=u.now)
         )
-        plan, step, _ = await self._locate(u.conn, step_row_id)
+        plan, step, row = await self._locate(u.conn, step_row_id)
         if isinstance(step, dsl.WaitStep) and step.event is None:
             target: str | None = step.next  # a plain timer: time passing is the point
         elif isinstance(step, dsl.WaitStep):
             target = step.on_timeout or step.on_error
         else:  # a task past its step timeout
-            await u.conn.execute(
-                update(tasks)
-                .where(tasks.c.step_row_id == step_row_id, tasks.c.status == "open")
-                .values(status="expired", decided_at=u.now)
-            )
+            expired = (
+                await u.conn.execute(
+                    update(tasks)
+                    .where(tasks.c.step_row_id == step_row_id, tasks.c.status == "open")
+                    .values(status="expired", decided_at=u.now)
+                    .returning(tasks.c.id, tasks.c.store, tasks.c.created_at, tasks.c.due_at)
+                )
+            ).first()
+            data: dict[str, Any] = {"step_id": step.id, "via": "timeout"}
+            data |= {"category": plan.template.category}
+            data |= human.decided_figures(step, u.now, expired.due_at if expired else None)
             u.event(
-                "task.decided", plan, status="expired", data={"step_id": step.id, "via": "timeout"}
+                "task.decided",
+                plan,
+                run_id=row.run_id,
+                store=expired.store if expired else None,
+                duration_ms=_ms(u.now - _aware(expired.created_at)) if expired else None,
+                status="expired",
+                data={**data, "task_id": str(expired.id)} if expired else data,
             )
             target = step.on_error
         limit = getattr(step, "timeout", None) or getattr(step, "timer", None)

@@ -111,6 +111,37 @@ def decision_output(
     raise InvalidDecision("this step takes no decision")
 
 
+def decided_figures(
+    step: dsl.Step,
+    now: datetime,
+    due_at: datetime | None,
+    answers: dict[str, Any] | None = None,
+    output: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a closed task adds to its ``task.decided`` event for the SLA reports: its kind,
+    whether it closed by its SLA deadline (when it has one) and, for a checklist, how many
+    of its items were done (answered and passed) of those due (the required ones, and the
+    optional ones answered): a clean submission is complete, an expired one did none."""
+    figures: dict[str, Any] = {}
+    if due_at is not None:
+        figures["within_sla"] = now <= _aware(due_at)
+    if isinstance(step, dsl.ChecklistStep):
+        answers = answers or {}
+        answered = sum(1 for i in step.items if answers.get(i.id) is not None)
+        failed = len((output or {}).get("failed_items") or ())
+        figures |= {
+            "task_kind": "checklist",
+            # Required items, and optional ones only when answered.
+            "items_total": sum(
+                1 for i in step.items if i.required or answers.get(i.id) is not None
+            ),
+            "items_completed": answered - failed,
+        }
+    else:
+        figures["task_kind"] = "approval"
+    return figures
+
+
 def _check_form(form: list[dsl.FormField], answers: dict[str, Any]) -> None:
     fields = {f.name: f for f in form}
     unknown = sorted(set(answers) - set(fields))

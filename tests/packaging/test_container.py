@@ -97,6 +97,7 @@ def test_dockerignore_keeps_what_the_build_copies_and_drops_the_rest() -> None:
         "control_plane",
         "tenant_runtime",
         "migrations",
+        "branding",
         "templates",
     }
     for path in copied:

@@ -33,7 +33,10 @@ class Call:
 
 @dataclass
 class Template:
+    """One version of a library template, as the walk sees it."""
+
     id: str
+    version: str
     declared: set[tuple[str, str]] = field(default_factory=set)
     calls: list[Call] = field(default_factory=list)
     #: call step id -> output fields read
@@ -47,7 +50,7 @@ class Template:
 def load(path: Path) -> Template:
     raw: dict[str, Any] = yaml.safe_load(path.read_text())
     systems = {name: c["system"] for name, c in (raw.get("connectors") or {}).items()}
-    t = Template(id=raw["id"])
+    t = Template(id=raw["id"], version=str(raw["version"]))
     for name, connector in (raw.get("connectors") or {}).items():
         t.declared |= {(systems[name], op) for op in connector["operations"]}
     _walk(raw["steps"], systems, t, {}, {})

@@ -173,7 +173,11 @@ async def _call(client: httpx.AsyncClient, walk: Walk, call: Call) -> None:
     response = await client.post(
         f"/{call.system}/{call.operation}",
         json=body,
-        headers={"Idempotency-Key": f"{walk.template.id}:{call.step_id}:{call.operation}"},
+        headers={
+            "Idempotency-Key": (
+                f"{walk.template.id}@{walk.template.version}:{call.step_id}:{call.operation}"
+            )
+        },
     )
     answer = response.json()
     walk.answers.append((call.step_id, call.operation, response.status_code, answer))

@@ -1,0 +1,182 @@
+"""Sending the notification outbox: signed webhooks and e-mail, retried with backoff.
+
+A row is marked sent in the transaction that sent it, so a success is never sent again; a
+crash between the send and the commit sends it once more (webhook receivers deduplicate
+on ``webhook-id``, mail readers on ``Message-ID``). After ``alert_delivery_max_attempts``
+failures the row is dead and stays for the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import smtplib
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from control_plane.alerts.models import ChannelKind, DeliveryState, NotificationChannel
+from control_plane.alerts.models import Notification as Outbox
+from control_plane.config import Settings
+from control_plane.context import Ctx
+from control_plane.contracts.signing import webhook_headers
+
+#: First retry after this; doubled each attempt, capped at MAX_BACKOFF.
+BASE_BACKOFF = timedelta(seconds=30)
+MAX_BACKOFF = timedelta(hours=1)
+TIMEOUT_SECONDS = 10.0
+
+
+class DeliveryError(Exception):
+    """The channel refused or could not be reached; the message says why (no secrets)."""
+
+
+def backoff(attempts: int) -> timedelta:
+    delay: timedelta = BASE_BACKOFF * (2 ** max(attempts - 1, 0))
+    return min(delay, MAX_BACKOFF)
+
+
+def body_bytes(row: Outbox) -> bytes:
+    return json.dumps(row.payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+async def send_webhook(channel: NotificationChannel, row: Outbox, http: httpx.AsyncClient) -> None:
+    if not channel.url or not channel.secret:
+        raise DeliveryError("the webhook channel has no url or secret")
+    body = body_bytes(row)
+    headers = webhook_headers([channel.secret], f"msg_{row.id.hex}", datetime.now(UTC), body)
+    headers["content-type"] = "application/json"
+    try:
+        response = await http.post(channel.url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+    if not response.is_success:
+        raise DeliveryError(f"the receiver answered {response.status_code}")
+
+
+def email_message(channel: NotificationChannel, row: Outbox, settings: Settings) -> EmailMessage:
+    data: dict[str, Any] = row.payload["data"]
+    verb = "opened" if row.event == "alert.opened" else "resolved"
+    tenant = data.get("tenant_name") or data.get("tenant_id")
+    message = EmailMessage()
+    message["Subject"] = f"[{str(data['severity']).upper()}] {tenant}: {data['rule_name']} {verb}"
+    message["From"] = settings.smtp_from
+    message["To"] = ", ".join(channel.addresses)
+    message["Date"] = format_datetime(row.created_at)
+    message["Message-ID"] = make_msgid(idstring=row.id.hex, domain="storeops.alerts")
+    message["X-StoreOps-Alert"] = str(data["alert_id"])
+    lines = [
+        f"Alert {verb}: {data['rule_name']} ({data['rule_key']}), severity {data['severity']}",
+        f"Tenant: {tenant}",
+        f"Condition: {data['metric']} {data['comparator']} {data['threshold']:g}"
+        f" (value {data['value']})",
+        f"Why: {data['reason']}",
+        f"First seen: {data['first_seen_at']}",
+    ]
+    if data.get("resolved_at"):
+        lines.append(f"Resolved: {data['resolved_at']} ({data.get('resolution')})")
+    lines.append(f"Alert id: {data['alert_id']}")
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
+def _smtp_send(message: EmailMessage, settings: Settings) -> None:
+    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
+        if settings.smtp_starttls:
+            smtp.starttls()
+        if settings.smtp_username:
+            smtp.login(settings.smtp_username, settings.smtp_password)
+        smtp.send_message(message)
+
+
+def _write_eml(message: EmailMessage, row: Outbox, settings: Settings) -> None:
+    """The local sink: with no SMTP host, each message becomes ``<home>/mail/<id>.eml``."""
+    folder = Path(settings.home) / "mail"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{row.id}.eml").write_bytes(message.as_bytes())
+
+
+async def send_email(channel: NotificationChannel, row: Outbox, settings: Settings) -> None:
+    if not channel.addresses:
+        raise DeliveryError("the email channel has no recipients")
+    message = email_message(channel, row, settings)
+    try:
+        if settings.smtp_host:
+            await asyncio.to_thread(_smtp_send, message, settings)
+        else:
+            await asyncio.to_thread(_write_eml, message, row, settings)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+
+
+async def deliver_due(
+    ctx: Ctx,
+    now: datetime,
+    settings: Settings,
+    *,
+    http: httpx.AsyncClient | None = None,
+    limit: int = 100,
+) -> int:
+    """Send every outbox row due at ``now`` (up to ``limit``); returns the rows handled."""
+    stmt = (
+        select(Outbox)
+        .where(Outbox.state == DeliveryState.PENDING, Outbox.next_attempt_at <= now)
+        .order_by(Outbox.next_attempt_at, Outbox.id)
+        .limit(limit)
+    )
+    if ctx.session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update(skip_locked=True)
+    rows = (await ctx.session.scalars(stmt)).all()
+    if not rows:
+        return 0
+    channel_ids = {r.channel_id for r in rows}
+    channels = {
+        c.id: c
+        for c in (
+            await ctx.session.scalars(
+                select(NotificationChannel).where(NotificationChannel.id.in_(channel_ids))
+            )
+        ).all()
+    }
+    own = http is None
+    client = http or httpx.AsyncClient(timeout=TIMEOUT_SECONDS)
+    try:
+        for row in rows:
+            await _attempt(row, channels.get(row.channel_id), now, settings, client)
+    finally:
+        if own:
+            await client.aclose()
+    await ctx.session.flush()
+    return len(rows)
+
+
+async def _attempt(
+    row: Outbox,
+    channel: NotificationChannel | None,
+    now: datetime,
+    settings: Settings,
+    http: httpx.AsyncClient,
+) -> None:
+    row.attempts += 1
+    try:
+        if channel is None or not channel.enabled:
+            raise DeliveryError("the channel is disabled")
+        if channel.kind == ChannelKind.WEBHOOK:
+            await send_webhook(channel, row, http)
+        else:
+            await send_email(channel, row, settings)
+    except DeliveryError as exc:
+        row.last_error = str(exc)[:1000]
+        if row.attempts >= settings.alert_delivery_max_attempts or channel is None:
+            row.state = DeliveryState.DEAD
+        else:
+            row.next_attempt_at = now + backoff(row.attempts)
+        return
+    row.state = DeliveryState.SENT
+    row.sent_at = now
+    row.last_error = None

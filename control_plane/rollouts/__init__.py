@@ -1,0 +1,1 @@
+"""Fleet rollouts: a template version moved across many tenants in gated waves."""
