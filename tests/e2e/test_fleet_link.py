@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +24,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from tests.conftest import PG_HOST, PG_PORT, PG_SUPERUSER, REDIS_URL, _admin_exec
 
@@ -141,21 +139,6 @@ class Runtime:
     db: str
     home: Path
     token: str = ""
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Procs]:
-    found = Procs(tmp_path)
-    yield found
-    found.stop_all()
-
-
-@pytest.fixture
-async def databases() -> AsyncIterator[list[str]]:
-    made: list[str] = []
-    yield made
-    for name in made:
-        await _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def runtime_counts(runtime: Runtime) -> dict[str, int]:

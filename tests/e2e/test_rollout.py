@@ -15,14 +15,12 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from tests import conftest
 from tests.conftest import PG_HOST, PG_PORT, PG_SUPERUSER, _admin_exec
@@ -59,21 +57,6 @@ GATES = {
     "max_breach_rate_increase": 0.2,
     "max_silence_seconds": 20,
 }
-
-
-@pytest.fixture
-def procs(tmp_path: Path) -> Iterator[Procs]:
-    found = Procs(tmp_path)
-    yield found
-    found.stop_all()
-
-
-@pytest.fixture
-async def databases() -> AsyncIterator[list[str]]:
-    made: list[str] = []
-    yield made
-    for name in made:
-        await _admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def runtime_versions(rt: Runtime) -> dict[str, int]:

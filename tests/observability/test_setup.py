@@ -63,7 +63,7 @@ def test_an_otlp_protocol_not_installed_is_refused_with_the_one_that_is() -> Non
     with pytest.raises(ValueError, match="use http/protobuf"):
         tracing.span_exporters(env)
     with pytest.raises(ValueError, match="use http/protobuf"):
-        observability.exporter_names("traces", env)
+        observability.build(env)
 
 
 def test_nothing_set_builds_nothing() -> None:
