@@ -1225,7 +1225,12 @@ def _waves(raw: str) -> list[int | str]:
 @click.option("--version", "version", required=True, help="the version to move to")
 @click.option("--partner", "partner_ref", default=None, help="a partner's fleet (id or slug)")
 @click.option("--tenant", "tenant_refs", multiple=True, help="a tenant (id or slug); repeat")
-@click.option("--match", "matches", multiple=True, help="label=value (timezone, region...)")
+@click.option(
+    "--match",
+    "matches",
+    multiple=True,
+    help="label=value: a tenant label, or timezone, isolation_tier, region, status",
+)
 @click.option("--canary", "canary_ref", default=None, help="the tenant to move first")
 @click.option("--waves", default="1,10%,rest", show_default=True, help="counts, N% or rest")
 @click.option("--soak", "soak_seconds", default=600, show_default=True, type=int)

@@ -14,8 +14,9 @@ from control_plane.tenancy.schemas import Input
 Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
 WaveSize = int | str
 
-#: Label keys a selector matches on: attributes every tenant has.
-LABELS = ("timezone", "isolation_tier", "region", "status")
+#: Selector keys that name an attribute every tenant has; any other key is one of the
+#: tenant's own labels (``labels`` on the tenant).
+ATTRIBUTES = ("timezone", "isolation_tier", "region", "status")
 
 
 class Gates(Input):
@@ -30,9 +31,9 @@ class Gates(Input):
 
 class RolloutCreate(Input):
     """Move ``template_id`` to ``version`` on a fleet: a partner's tenants
-    (``partner_id``), a list (``tenant_ids``) and/or a label selector (``match``: keys
-    timezone, isolation_tier, region (a region code the tenant has) or status), each
-    narrowing the others. ``waves`` items are counts, shares ('10%') or 'rest'."""
+    (``partner_id``), a list (``tenant_ids``) and/or a label selector (``match``: the
+    tenant's labels, or timezone, isolation_tier, region (a region code the tenant has)
+    or status), each narrowing the others. ``waves`` items are counts, shares ('10%') or 'rest'."""
 
     template_id: TemplateId
     version: SemVer

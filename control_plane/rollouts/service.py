@@ -60,12 +60,6 @@ async def _fleet(ctx: Ctx, data: schemas.RolloutCreate) -> list[Tenant]:
     """The tenants the selector names, ordered canary first, then by slug."""
     if data.partner_id is None and data.tenant_ids is None and data.match is None:
         raise _refuse("$", "choose the fleet: partner_id, tenant_ids and/or match")
-    unknown = sorted(set(data.match or {}) - set(schemas.LABELS))
-    if unknown:
-        raise _refuse(
-            f"$.match.{unknown[0]}",
-            f"{unknown[0]!r} is not a label; match on {', '.join(schemas.LABELS)}",
-        )
     if data.partner_id is not None:
         await _partner(ctx, data.partner_id)
     stmt = select(Tenant).where(Tenant.status != TenantStatus.OFFBOARDED)
@@ -92,8 +86,10 @@ async def _fleet(ctx: Ctx, data: schemas.RolloutCreate) -> list[Tenant]:
                 await ctx.session.scalars(select(Region.tenant_id).where(Region.code == value))
             )
             found = [t for t in found if t.id in have]
-        else:
+        elif key in schemas.ATTRIBUTES:
             found = [t for t in found if str(getattr(t, key)) == value]
+        else:
+            found = [t for t in found if (t.labels or {}).get(key) == value]
     denied = [
         t.slug
         for t in found

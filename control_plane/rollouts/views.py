@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from control_plane.context import Ctx
 from control_plane.rollouts import machine, schemas
-from control_plane.rollouts.models import Rollout, RolloutEvent, RolloutTenant
+from control_plane.rollouts.models import OPEN, Rollout, RolloutEvent, RolloutTenant
 
 
 def summary(rollout: Rollout, tenant_count: int) -> schemas.RolloutSummary:
@@ -33,6 +33,20 @@ def _summary_fields(rollout: Rollout, tenant_count: int) -> dict[str, Any]:
         "updated_at": rollout.updated_at,
         "finished_at": rollout.finished_at,
     }
+
+
+async def open_rollouts(ctx: Ctx, limit: int = 20) -> list[schemas.RolloutSummary]:
+    """The caller's rollouts not yet finished (moving or paused), newest first."""
+    found = (
+        await ctx.session.scalars(
+            select(Rollout)
+            .where(Rollout.status.in_(OPEN))
+            .order_by(Rollout.created_at.desc())
+            .limit(limit)
+        )
+    ).all()
+    counts = await tenant_counts(ctx, [r.id for r in found])
+    return [summary(r, counts.get(r.id, 0)) for r in found]
 
 
 async def tenant_counts(ctx: Ctx, ids: list[UUID]) -> dict[UUID, int]:

@@ -61,6 +61,8 @@ class Tenant(Entity, Scoped, Base):
     timezone: Mapped[str] = mapped_column(String(64))
     isolation_tier: Mapped[str] = mapped_column(String(32), default=IsolationTier.SHARED_CLUSTER)
     settings: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    #: Free-form tags for selecting tenants (a rollout's ``match``).
+    labels: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
 
 
 class Region(Entity, Scoped, Base):

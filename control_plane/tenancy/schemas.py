@@ -21,6 +21,19 @@ Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Europe/Paris"])]
 HHMM = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")]
+LabelKey = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z0-9]([a-z0-9._/-]{0,61}[a-z0-9])?$",
+        description="lower-case letters, digits and . _ / - (1-63 characters)",
+        examples=["tier"],
+    ),
+]
+LabelValue = Annotated[
+    str, msgspec.Meta(pattern=r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
+]
+#: Free-form tags for selecting tenants (e.g. a rollout's ``match``): ``{"tier": "gold"}``.
+Labels = Annotated[dict[LabelKey, LabelValue], msgspec.Meta(max_length=32)]
 IsoDate = Annotated[str, msgspec.Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 OpeningHours = dict[str, list[tuple[HHMM, HHMM]]]
 
@@ -75,6 +88,7 @@ class TenantCreate(Input):
     timezone: TimeZone
     isolation_tier: IsolationTier = IsolationTier.SHARED_CLUSTER
     settings: PolicySettings = msgspec.field(default_factory=PolicySettings)
+    labels: Labels = msgspec.field(default_factory=dict)
 
 
 class TenantUpdate(Input):
@@ -82,6 +96,8 @@ class TenantUpdate(Input):
     timezone: TimeZone | None = None
     isolation_tier: IsolationTier | None = None
     settings: PolicySettings | None = None
+    #: Replaces the tenant's labels as a whole.
+    labels: Labels | None = None
 
 
 class Tenant(msgspec.Struct):
@@ -93,6 +109,7 @@ class Tenant(msgspec.Struct):
     timezone: str
     isolation_tier: str
     settings: dict[str, Any]
+    labels: dict[str, str]
     version: int
     created_at: datetime
     updated_at: datetime

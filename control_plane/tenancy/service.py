@@ -165,6 +165,7 @@ async def onboard_tenant(ctx: Ctx, partner_id: UUID, data: schemas.TenantCreate)
         isolation_tier=data.isolation_tier,
         status=TenantStatus.ONBOARDING,
         settings=settings_to_dict(data.settings),
+        labels=dict(data.labels),
     )
     ctx.session.add(tenant)
     await _flush_unique(ctx, f"partner {partner.slug} already has a tenant with slug {data.slug!r}")

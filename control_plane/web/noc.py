@@ -17,6 +17,7 @@ from control_plane.health import noc
 from control_plane.health.assess import Status
 from control_plane.health.noc_routes import requires_noc
 from control_plane.health.series import RANGES, parse_range, tenant_series
+from control_plane.rollouts.views import open_rollouts
 from control_plane.web import alerts
 from control_plane.web.render import SECURITY_HEADERS, page
 
@@ -76,6 +77,7 @@ async def fleet_page(
     return page(
         "noc/fleet.html",
         grid=grid,
+        rollouts=await open_rollouts(ctx),
         query=query,
         facets=choices,
         statuses=[s.value for s in Status],

@@ -524,3 +524,48 @@ async def test_every_error_body_is_a_complete_problem(
     ]
     for status, res in cases:
         assert_problem(res, status)
+
+
+@pytest.mark.parametrize(
+    ("labels", "said"),
+    [
+        ({"Tier": "gold"}, "labels"),
+        ({"tier": "gold plus"}, "labels"),
+        ({"tier": ""}, "labels"),
+        ({f"k{i}": "v" for i in range(33)}, "labels"),
+    ],
+)
+async def test_bad_tenant_labels_are_refused(
+    client: httpx.AsyncClient, world: World, labels: dict[str, str], said: str
+) -> None:
+    tree = await world.tree()
+    res = await client.post(
+        f"/api/v1/partners/{tree.partner_id}/tenants",
+        json={"slug": f"lb-{secrets.token_hex(3)}", "name": "Shop", "timezone": "UTC",
+              "labels": labels},
+        headers=bearer(tree.partner_token),
+    )  # fmt: skip
+    body = assert_problem(res, 400)
+    assert said in body["detail"]
+
+
+async def test_tenant_labels_are_kept_and_replaced_whole(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    tree = await world.tree()
+    made = await client.post(
+        f"/api/v1/partners/{tree.partner_id}/tenants",
+        json={"slug": f"lb-{secrets.token_hex(3)}", "name": "Shop", "timezone": "UTC",
+              "labels": {"ring": "canary", "tier": "gold"}},
+        headers=bearer(tree.partner_token),
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    assert made.json()["labels"] == {"ring": "canary", "tier": "gold"}
+    url = f"/api/v1/tenants/{made.json()['id']}"
+    changed = await client.patch(
+        url,
+        json={"labels": {"ring": "late"}},
+        headers={**bearer(tree.partner_token), "If-Match": made.headers["etag"]},
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["labels"] == {"ring": "late"}

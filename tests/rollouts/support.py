@@ -69,7 +69,12 @@ async def fleet(world: World, size: int = 5, *, timezone: str = "Europe/Paris") 
             tenant = await tenancy.onboard_tenant(
                 c,
                 partner.id,
-                ts.TenantCreate(slug=f"shop{i}-{label}", name=f"Shop {i}", timezone=zone),
+                ts.TenantCreate(
+                    slug=f"shop{i}-{label}",
+                    name=f"Shop {i}",
+                    timezone=zone,
+                    labels={"ring": "early" if i < 2 else "late"},
+                ),
             )
             await tenancy.transition_tenant(c, tenant.id, "activate")
             made, _ = await deployments.create_deployment(c, tenant.id, msgspec_convert(transfer()))
