@@ -1,7 +1,7 @@
 """The control plane's periodic jobs: alert evaluation, notification delivery, rollouts.
 
-Each job is ``async def job(ctx, now) -> int`` (the work it did) and runs in its own
-transaction as a system principal. On PostgreSQL a transaction-scoped advisory lock per
+Each job is ``async def job(ctx, now, settings) -> int`` (the work it did) and runs in its
+own transaction as a system principal, with the settings of the database it runs on. On PostgreSQL a transaction-scoped advisory lock per
 job makes one process run it at a time, however many workers run the loop; SQLite is
 one process. ``storeops worker`` runs the loop; in embedded mode the API process runs it.
 """
@@ -18,13 +18,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
+from control_plane.config import Settings
 from control_plane.context import Ctx
 from control_plane.db import Database
 from control_plane.identity.principal import Principal
 
 log = logging.getLogger(__name__)
 
-JobFn = Callable[[Ctx, datetime], Awaitable[int]]
+JobFn = Callable[[Ctx, datetime, Settings], Awaitable[int]]
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ async def run_job(db: Database, j: Job, now: datetime | None = None) -> int:
             got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key})
             if not got:
                 return 0
-        return await j.fn(Ctx(principal, session=session), now or datetime.now(UTC))
+        ctx = Ctx(principal, session=session)
+        return await j.fn(ctx, now or datetime.now(UTC), db.settings)
 
 
 async def loop(db: Database, stop: asyncio.Event, *, tick_seconds: float = 1.0) -> None:

@@ -7,16 +7,16 @@ from datetime import datetime
 
 from control_plane.alerts.delivery import deliver_due
 from control_plane.alerts.evaluate import evaluate
-from control_plane.config import get_settings
+from control_plane.config import Settings
 from control_plane.context import Ctx
 from control_plane.jobs import job
 
 
 @job("alerts.evaluate", every_seconds=15)
-async def evaluate_alerts(ctx: Ctx, now: datetime) -> int:
+async def evaluate_alerts(ctx: Ctx, now: datetime, _: Settings) -> int:
     return await evaluate(ctx, now)
 
 
 @job("alerts.deliver", every_seconds=10)
-async def deliver_notifications(ctx: Ctx, now: datetime) -> int:
-    return await deliver_due(ctx, now, get_settings())
+async def deliver_notifications(ctx: Ctx, now: datetime, settings: Settings) -> int:
+    return await deliver_due(ctx, now, settings)
