@@ -1,0 +1,1 @@
+"""White-label branding: themes, assets, domains, host -> brand resolution."""
