@@ -7,7 +7,7 @@ same ``now`` finds every row already as it would make it and writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -31,7 +31,6 @@ from control_plane.context import Ctx
 from control_plane.contracts import uuid7
 from control_plane.health.assess import Signals, Thresholds
 from control_plane.health.fleet import fleet_signals
-from control_plane.telemetry.models import Heartbeat
 from control_plane.tenancy.models import Tenant, TenantStatus
 
 SYSTEM_ACTOR = "system:alerts"
@@ -70,23 +69,6 @@ def _set(alert: Alert, **values: Any) -> bool:
     return changed
 
 
-async def _dead_letters(ctx: Ctx, tenant_ids: Collection[UUID]) -> dict[UUID, int]:
-    """The dead-letter count each runtime last reported in its heartbeat."""
-    rows = (
-        await ctx.session.execute(
-            select(Heartbeat.tenant_id, Heartbeat.data).where(
-                Heartbeat.tenant_id.in_(list(tenant_ids))
-            )
-        )
-    ).all()
-    out: dict[UUID, int] = {}
-    for tenant_id, data in rows:
-        value = (data or {}).get("dead_letters")
-        if isinstance(value, int | float):
-            out[tenant_id] = int(value)
-    return out
-
-
 async def evaluate(ctx: Ctx, now: datetime, *, limits: Thresholds | None = None) -> int:
     """One pass; returns the number of alert transitions and updates made."""
     session = ctx.session
@@ -98,7 +80,6 @@ async def evaluate(ctx: Ctx, now: datetime, *, limits: Thresholds | None = None)
     tenants = [(t.id, t.partner_id) for t in active]
     partner_of: dict[UUID, UUID] = {t: p for t, p in tenants}
     signals = await fleet_signals(ctx, now, list(partner_of), limits=limits) if tenants else {}
-    dead = await _dead_letters(ctx, list(partner_of)) if tenants else {}
     rules = (await session.scalars(select(AlertRule).order_by(AlertRule.id))).all()
     live = {
         (a.tenant_id, a.rule_key): a
@@ -120,7 +101,7 @@ async def evaluate(ctx: Ctx, now: datetime, *, limits: Thresholds | None = None)
     for tenant_id, partner_id in tenants:
         if partner_id not in in_force:
             in_force[partner_id] = effective_rules(rules, partner_id)
-        readings = read_metrics(signals.get(tenant_id, _NO_SIGNALS), dead.get(tenant_id), limits)
+        readings = read_metrics(signals.get(tenant_id, _NO_SIGNALS), limits)
         quiet = partner_id in maintenance_partners or tenant_id in maintenance_tenants
         for key, rule in in_force[partner_id].items():
             alert = live.pop((tenant_id, key), None)

@@ -195,9 +195,7 @@ class Reading:
     reason: str
 
 
-def read_metrics(
-    signals: Signals, dead_letters: int | None, limits: Thresholds | None = None
-) -> dict[str, Reading]:
+def read_metrics(signals: Signals, limits: Thresholds | None = None) -> dict[str, Reading]:
     """Every metric there is data for; a missing one never fires (and clears an alert)."""
     t = limits or Thresholds()
     out: dict[str, Reading] = {}
@@ -231,8 +229,8 @@ def read_metrics(
         signals.oldest_pending_s,
         f"the oldest waiting step has waited {signals.oldest_pending_s:.0f}s",
     )
-    if dead_letters is not None:
-        out["dead_letters"] = Reading(float(dead_letters), f"{dead_letters} dead-lettered steps")
+    if (dead := signals.dead_letters) is not None:
+        out["dead_letters"] = Reading(float(dead), f"{dead} dead-lettered steps")
     return out
 
 

@@ -40,6 +40,9 @@ class Signals:
     runs_failed: int = 0
     tasks_opened: int = 0
     sla_breaches: int = 0
+    #: Dead-lettered steps the latest heartbeat counted (None: not reported). Alerts read
+    #: it; it does not change the verdict.
+    dead_letters: int | None = None
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from control_plane.context import Ctx
 from control_plane.db.session import system_session
 from control_plane.health.assess import Thresholds
+from control_plane.health.fleet import window_sums
 from control_plane.telemetry.models import Heartbeat, Rollup
 from control_plane.tenancy.models import Partner, Region, Tenant, TenantStatus
 
@@ -163,23 +164,7 @@ def _statement(now: datetime, limits: Thresholds) -> Any:
         .group_by(Region.tenant_id)
         .subquery()
     )
-    window = (
-        select(
-            Rollup.tenant_id,
-            func.sum(Rollup.runs_finished).label("runs"),
-            func.sum(Rollup.runs_failed).label("failed"),
-            func.sum(Rollup.tasks_opened).label("tasks"),
-            func.sum(Rollup.sla_breaches).label("breaches"),
-        )
-        .where(
-            Rollup.granularity == "5m",
-            Rollup.bucket >= now - timedelta(minutes=limits.window_minutes),
-            Rollup.bucket <= now,
-            _WORK,
-        )
-        .group_by(Rollup.tenant_id)
-        .subquery()
-    )
+    window = window_sums(now, limits).subquery()
     return (
         select(
             Tenant.id,

@@ -10,6 +10,7 @@ import msgspec
 
 from control_plane.context import Ctx
 from control_plane.health.assess import Signals, Thresholds, assess
+from control_plane.health.fleet import reported_count
 from control_plane.telemetry import service as telemetry
 
 
@@ -37,6 +38,7 @@ async def tenant_health(
         heartbeat_age_s=beat.age_seconds,
         queue_depth=int(data.get("queue_depth") or 0),
         oldest_pending_s=float(data.get("oldest_pending_s") or 0),
+        dead_letters=reported_count(data.get("dead_letters")),
         runs_finished=sum(b.runs_finished for b in recent.buckets),
         runs_failed=sum(b.runs_failed for b in recent.buckets),
         tasks_opened=sum(b.tasks_opened for b in recent.buckets),

@@ -1188,9 +1188,12 @@ class Engine:
                     .returning(tasks.c.id, tasks.c.store, tasks.c.created_at, tasks.c.due_at)
                 )
             ).first()
-            data: dict[str, Any] = {"step_id": step.id, "via": "timeout"}
-            data |= {"category": plan.template.category}
-            data |= human.decided_figures(step, u.now, expired.due_at if expired else None)
+            data: dict[str, Any] = {
+                "step_id": step.id,
+                "via": "timeout",
+                "category": plan.template.category,
+                **human.decided_figures(step, u.now, expired.due_at if expired else None),
+            }
             u.event(
                 "task.decided",
                 plan,
