@@ -176,9 +176,27 @@ async def letters(runtime: Runtime) -> list[str]:
         await conn.close()
 
 
-async def test_two_runtimes_bootstrap_deploy_upgrade_and_survive_an_outage(
-    procs: Procs, databases: list[str], tmp_path: Path
-) -> None:
+@dataclass
+class ControlPlaneSetup:
+    """A migrated control-plane database (not yet served) with a published template and
+    the partner ``e2e`` whose admin is ``admin@e2e.example``."""
+
+    tag: str
+    db: str
+    url: str
+    partner_id: str
+    env: dict[str, str]
+    sandbox_port: int
+
+
+async def msp_control_plane(
+    databases: list[str],
+    tmp_path: Path,
+    template: str,
+    versions: dict[str, str],
+    **extra_env: str,
+) -> ControlPlaneSetup:
+    """``versions``: version -> the template's YAML."""
     tag = secrets.token_hex(4)
     cp_db = f"storeops_e2e_{tag}"
     await _admin_exec(f'CREATE DATABASE "{cp_db}"')
@@ -192,12 +210,13 @@ async def test_two_runtimes_bootstrap_deploy_upgrade_and_survive_an_outage(
         "STOREOPS_PUBLIC_URL": cp_url,
         "STOREOPS_PORT": str(cp_port),
         "STOREOPS_DESIRED_STATE_POLL_MS": "200",
+        **extra_env,
     }
     cli("db", "upgrade", env=cp_env)
-    library = tmp_path / "library" / "e2e-transfer"
+    library = tmp_path / "library" / template
     library.mkdir(parents=True)
-    for version in ("1.0.0", "1.1.0"):
-        (library / f"{version}.yaml").write_text(FLOW.format(version=version))
+    for version, text in versions.items():
+        (library / f"{version}.yaml").write_text(text)
     cli("catalog", "publish", str(library.parent), env=cp_env)
     out = cli(
         "partner", "create", "--slug", "e2e", "--name", "E2E MSP", "--kind", "msp", env=cp_env
@@ -208,6 +227,19 @@ async def test_two_runtimes_bootstrap_deploy_upgrade_and_survive_an_outage(
         "--role", "partner_admin", "--at", f"partner:{partner_id}", "--password-stdin",
         env=cp_env, stdin=PASSWORD,
     )  # fmt: skip
+    return ControlPlaneSetup(tag, cp_db, cp_url, partner_id, cp_env, sandbox_port)
+
+
+async def test_two_runtimes_bootstrap_deploy_upgrade_and_survive_an_outage(
+    procs: Procs, databases: list[str], tmp_path: Path
+) -> None:
+    cp = await msp_control_plane(
+        databases,
+        tmp_path,
+        "e2e-transfer",
+        {version: FLOW.format(version=version) for version in ("1.0.0", "1.1.0")},
+    )
+    tag, cp_url, cp_env, sandbox_port = cp.tag, cp.url, cp.env, cp.sandbox_port
     runtimes: list[Runtime] = []
     for i in (1, 2):
         out = cli(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +24,17 @@ import httpx
 from tests import conftest
 from tests.conftest import PG_HOST, PG_PORT, PG_SUPERUSER, _admin_exec
 from tests.e2e import test_fleet_link as link
-from tests.e2e.test_fleet_link import Procs, Runtime, auth, cli, free_port, login, pg, until
+from tests.e2e.test_fleet_link import (
+    Procs,
+    Runtime,
+    auth,
+    cli,
+    free_port,
+    login,
+    msp_control_plane,
+    pg,
+    until,
+)
 
 TEMPLATE = "e2e-rollout"
 FLOW = """
@@ -105,36 +114,15 @@ async def test_rollout_in_waves_and_automatic_rollback(
     procs: Procs, databases: list[str], tmp_path: Path
 ) -> None:
     clock = time.monotonic()
-    tag = secrets.token_hex(4)
-    cp_db = f"storeops_e2e_{tag}"
-    await _admin_exec(f'CREATE DATABASE "{cp_db}"')
-    databases.append(cp_db)
-    cp_port, sandbox_port = free_port(), free_port()
-    cp_url = f"http://127.0.0.1:{cp_port}"
-    cp_env = {
-        "STOREOPS_HOME": str(tmp_path / "cp"),
-        "STOREOPS_DATABASE_URL": pg("storeops_app", cp_db),
-        "STOREOPS_ADMIN_DATABASE_URL": pg(PG_SUPERUSER, cp_db),
-        "STOREOPS_PUBLIC_URL": cp_url,
-        "STOREOPS_PORT": str(cp_port),
-        "STOREOPS_DESIRED_STATE_POLL_MS": "200",
-        "STOREOPS_JOBS_INLINE": "false",
-    }
-    cli("db", "upgrade", env=cp_env)
-    library = tmp_path / "library" / TEMPLATE
-    library.mkdir(parents=True)
-    for version, operation in VERSIONS.items():
-        (library / f"{version}.yaml").write_text(FLOW.format(version=version, operation=operation))
-    cli("catalog", "publish", str(library.parent), env=cp_env)
-    out = cli(
-        "partner", "create", "--slug", "e2e", "--name", "E2E MSP", "--kind", "msp", env=cp_env
+    cp = await msp_control_plane(
+        databases,
+        tmp_path,
+        TEMPLATE,
+        {v: FLOW.format(version=v, operation=op) for v, op in VERSIONS.items()},
+        STOREOPS_JOBS_INLINE="false",
     )
-    partner_id = out.split()[-1]
-    cli(
-        "user", "create", "--email", "admin@e2e.example", "--name", "MSP admin",
-        "--role", "partner_admin", "--at", f"partner:{partner_id}", "--password-stdin",
-        env=cp_env, stdin=link.PASSWORD,
-    )  # fmt: skip
+    tag, cp_db, cp_url, cp_env, sandbox_port = cp.tag, cp.db, cp.url, cp.env, cp.sandbox_port
+    partner_id = cp.partner_id
 
     async def onboard(i: int) -> Runtime:
         """One retailer (the storeops commands run side by side, in threads)."""
