@@ -34,7 +34,6 @@ import json
 import os
 import platform
 import random
-import secrets
 import shutil
 import signal
 import socket
@@ -44,8 +43,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +52,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+from benchdb import PG_SUPERUSER, bench_database, pg_dsn, sa_url
 
 from control_plane.config import Settings
 from control_plane.contracts import uuid7
@@ -72,9 +71,6 @@ RESULTS = BENCH_DIR / "results" / "api.json"
 LUA_SCRIPT = BENCH_DIR / "rotate.lua"
 LOADGEN = BENCH_DIR / "loadgen.py"
 
-PG_HOST = os.environ.get("STOREOPS_BENCH_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("STOREOPS_BENCH_PG_PORT", "5432"))
-PG_SUPERUSER = os.environ.get("STOREOPS_BENCH_PG_USER", "postgres")
 APP_ROLE = "storeops_app"
 LOOPBACK = "127.0.0.1"
 #: Identical for both servers.
@@ -90,34 +86,6 @@ TARGET_RSS_MB = 250.0
 
 
 # --- setup: database, data, tokens -------------------------------------------------------
-
-
-def pg_dsn(user: str, database: str) -> str:
-    return f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{database}"
-
-
-def sa_url(user: str, database: str) -> str:
-    return f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{database}"
-
-
-async def admin_exec(sql: str) -> None:
-    conn = await asyncpg.connect(pg_dsn(PG_SUPERUSER, "postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def bench_database() -> Iterator[str]:
-    """A fresh database, dropped on the way out whatever happened."""
-    name = f"storeops_bench_{secrets.token_hex(4)}"
-    asyncio.run(admin_exec(f'CREATE DATABASE "{name}"'))
-    try:
-        yield name
-    finally:
-        asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        print(f"dropped database {name}")
 
 
 async def load_tenants(dsn: str, partners: int, tenants: int) -> list[tuple[UUID, UUID]]:

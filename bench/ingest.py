@@ -48,7 +48,6 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,6 +57,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import msgspec
+from benchdb import PG_SUPERUSER, bench_database, pg_dsn, sa_url
 
 from control_plane.config import Settings
 from control_plane.context import Ctx
@@ -76,9 +76,6 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results" / "ingest.json"
 
-PG_HOST = os.environ.get("STOREOPS_BENCH_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("STOREOPS_BENCH_PG_PORT", "5432"))
-PG_SUPERUSER = os.environ.get("STOREOPS_BENCH_PG_USER", "postgres")
 APP_ROLE = "storeops_app"
 LOOPBACK = "127.0.0.1"
 UVICORN_OPTIONS = (
@@ -237,33 +234,6 @@ def copy_records(tenant_id: UUID, partner_id: UUID, n: int, day: datetime) -> li
 
 
 # --- database ----------------------------------------------------------------------------------
-
-
-def pg_dsn(user: str, database: str) -> str:
-    return f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{database}"
-
-
-def sa_url(user: str, database: str) -> str:
-    return f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{database}"
-
-
-async def admin_exec(sql: str) -> None:
-    conn = await asyncpg.connect(pg_dsn(PG_SUPERUSER, "postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@contextmanager
-def bench_database() -> Iterator[str]:
-    name = f"storeops_bench_ingest_{secrets.token_hex(4)}"
-    asyncio.run(admin_exec(f'CREATE DATABASE "{name}"'))
-    try:
-        yield name
-    finally:
-        asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        print(f"dropped database {name}")
 
 
 @dataclass
@@ -731,7 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
-        with bench_database() as database:
+        with bench_database("storeops_bench_ingest") as database:
             print(f"created database {database}")
             return bench(args, database, workdir)
     except RuntimeError as exc:

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import secrets
 import statistics
 import sys
@@ -51,6 +50,8 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchdb import PG_SUPERUSER, admin_exec, pg_dsn, sa_url  # noqa: E402
+
 from control_plane.app import create_app  # noqa: E402
 from control_plane.config import Settings  # noqa: E402
 from control_plane.context import Ctx  # noqa: E402
@@ -62,9 +63,6 @@ from control_plane.identity.principal import Grant, Principal  # noqa: E402
 from control_plane.identity.roles import Role  # noqa: E402
 from control_plane.runner import run_as  # noqa: E402
 
-PG_HOST = os.environ.get("STOREOPS_BENCH_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("STOREOPS_BENCH_PG_PORT", "5432"))
-PG_SUPERUSER = os.environ.get("STOREOPS_BENCH_PG_USER", "postgres")
 TARGET_MS = 100.0
 REGIONS = ("north", "south", "east", "west", "central", "coast", "mountain", "metro")
 
@@ -165,20 +163,8 @@ WHERE t.status <> 'offboarded'
 """
 
 
-def dsn(user: str, database: str) -> str:
-    return f"postgresql://{user}@{PG_HOST}:{PG_PORT}/{database}"
-
-
-async def admin(sql: str) -> None:
-    conn = await asyncpg.connect(dsn(PG_SUPERUSER, "postgres"))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def seed(database: str, tenants: int, partners: int, days: int) -> dict[str, int]:
-    conn = await asyncpg.connect(dsn(PG_SUPERUSER, database))
+    conn = await asyncpg.connect(pg_dsn(PG_SUPERUSER, database))
     try:
         started = time.perf_counter()
         await conn.execute("SET synchronous_commit = off")
@@ -281,7 +267,7 @@ async def measure(settings: Settings, database: str, repeats: int) -> None:
     print(f"  platform NOC sees {first.total} tenants {first.counts}")
     print(f"  partner NOC sees {mine.total} tenants")
 
-    owner = await asyncpg.connect(dsn(PG_SUPERUSER, database))
+    owner = await asyncpg.connect(pg_dsn(PG_SUPERUSER, database))
     now = datetime.now(UTC)
     from datetime import timedelta
 
@@ -364,12 +350,12 @@ def main() -> None:
     name = args.database or f"storeops_bench_noc_{secrets.token_hex(4)}"
     settings = Settings(
         home=Path(tempfile.gettempdir()) / name,
-        database_url=f"postgresql+asyncpg://storeops_app@{PG_HOST}:{PG_PORT}/{name}",
-        admin_database_url=f"postgresql+asyncpg://{PG_SUPERUSER}@{PG_HOST}:{PG_PORT}/{name}",
+        database_url=sa_url("storeops_app", name),
+        admin_database_url=sa_url(PG_SUPERUSER, name),
         log_level="WARNING",
     )
     if not args.database:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(admin_exec(f'CREATE DATABASE "{name}"'))
     try:
         print(f"database {name}: migrating")
         upgrade(settings)
@@ -386,7 +372,7 @@ def main() -> None:
         if args.keep:
             print(f"kept database {name} (--database {name} to reuse it)")
         else:
-            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(admin_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             print(f"dropped database {name}")
 
 
