@@ -30,6 +30,7 @@ from control_plane.api.idempotency import IdempotencyMiddleware
 from control_plane.api.requests import RequestIdMiddleware, configure_logging
 from control_plane.api.system import healthz, readyz
 from control_plane.audit.routes import list_audit
+from control_plane.branding.routes import ROUTES as BRANDING_ROUTES
 from control_plane.catalog.routes import CatalogController
 from control_plane.config import Settings, get_settings
 from control_plane.db import Database
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MaintenanceWindowController,
             NotificationChannelController,
             list_tenant_alert_rules,
+            *BRANDING_ROUTES,
             get_sla_report,
             RolloutController,
             *NOC_API_ROUTES,

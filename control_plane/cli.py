@@ -1140,12 +1140,22 @@ def demo(settings: Settings, reset: bool, serve_after: bool) -> None:
         return
     import uvicorn
 
-    from control_plane import demo_fleet
+    from control_plane import demo_brand, demo_fleet
     from control_plane.app import create_app
 
     fleet = run(settings, lambda ctx: demo_fleet.members(ctx, settings.home))
     asyncio.run(demo_fleet.credentials(settings, fleet))
     run(settings, demo_fleet.noc_scene)
+    app = create_app(settings)
+    with console.status("publishing the demo brands and verifying their domains"):
+        run(settings, demo_brand.publish)
+        pending = run(settings, lambda ctx: demo_brand.claim(ctx, settings))
+        asyncio.run(demo_brand.verify(settings, app, pending))
+    table(
+        "White-label brands on their own hosts (*.localhost is loopback)",
+        ["brand", "sign in at"],
+        demo_brand.urls(settings),
+    )
     table(
         "Tenant runtimes (embedded: SQLite, in-process steps) and their sandboxes",
         ["retailer", "portal", "sandbox"],
@@ -1164,9 +1174,7 @@ def demo(settings: Settings, reset: bool, serve_after: bool) -> None:
         fleet, base, settings.home, issuer=settings.issuer, audience=settings.jwt_audience
     )
     try:
-        uvicorn.run(
-            create_app(settings), host=settings.host, port=settings.port, log_level="warning"
-        )
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
     finally:
         demo_fleet.stop(procs)
 
@@ -1368,6 +1376,9 @@ def _act(action: str) -> None:
 _act("promote")
 _act("abort")
 
+
+# Command groups kept with their feature; imported last, once ``main`` exists.
+from control_plane.branding import cli as _brand_cli  # noqa: E402, F401
 
 if __name__ == "__main__":
     main()

@@ -74,6 +74,11 @@ class Settings:
     smtp_starttls: bool = False
     #: A notification that failed this many times is dead (kept, no longer retried).
     alert_delivery_max_attempts: int = 8
+    #: How a claimed domain's challenge is fetched: https in production; the demo's
+    #: ``<name>.localhost`` hosts use http and the demo port.
+    domain_check_scheme: str = "https"
+    #: The port to fetch the challenge on; 0 means the scheme's own.
+    domain_check_port: int = 0
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -159,3 +159,14 @@ def world(app: Litestar, settings: Settings) -> World:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="session")
+async def self_check(app: Litestar) -> AsyncIterator[None]:
+    """Domain checks reach this app itself (which answers a pending claim's challenge
+    under its Host), as they would once the name's DNS points at StoreOps."""
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))
+    app.state.domain_http = client
+    yield
+    app.state.domain_http = None
+    await client.aclose()

@@ -90,6 +90,7 @@ SAMPLE_FIELDS: dict[str, Any] = {
     "body": "isolation probe",
     "starts_at": "2026-01-01T00:00:00Z",
     "ends_at": "2026-01-01T01:00:00Z",
+    "hostname": "isolation-probe.example.com",
 }
 #: Values of a field that differ by body schema.
 SAMPLE_OVERRIDES: dict[str, dict[str, Any]] = {

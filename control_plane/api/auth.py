@@ -31,7 +31,11 @@ PUBLIC_PATHS = [
     "^/login$",
     "^/logout$",
     "^/noc",
+    "^/portal",
     "^/static/",
+    # The brand of a Host and its images are public: a login page needs them.
+    "^/api/v1/brand$",
+    "^/brand-assets/",
 ]
 
 

@@ -72,3 +72,5 @@ def configure_logging(level: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # httpx logs every outgoing request at INFO; ours are traced and logged already.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

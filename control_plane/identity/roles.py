@@ -49,6 +49,7 @@ _READ = frozenset(
         "alerts:read",
         "reports:read",
         "rollouts:read",
+        "brand:read",
     }
 )
 
@@ -72,6 +73,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "alerts:act",
         "alerts:write",
         "rollouts:write",
+        "brand:write",
     },
     Role.PARTNER_OPERATOR: _READ | {"stores:write", "alerts:act"},
     Role.RETAILER_ADMIN: _READ
@@ -82,6 +84,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "clients:write",
         "secrets:read",
         "secrets:write",
+        "brand:write",
     },
     Role.REGIONAL_MANAGER: frozenset(
         {"tenants:read", "stores:read", "stores:write", "catalog:read"}

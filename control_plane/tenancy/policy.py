@@ -17,7 +17,9 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 PLATFORM_DEFAULTS: dict[str, Any] = {
     "allowed_templates": ["*"],
     "quotas": {"runs_per_day": 100_000, "stores": 5_000, "deployments": 200},
-    "branding": {},
+    #: The partner's commercial plan; it decides, e.g., whether "Powered by" may be hidden.
+    #: The brand itself is versioned in control_plane.branding, not here.
+    "plan": "standard",
     "sla_calendar": {"opening_hours": {}, "holidays": []},
 }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -53,7 +53,7 @@ class PolicySettings(Input):
 
     allowed_templates: list[str] | None = None
     quotas: dict[str, Annotated[int, msgspec.Meta(ge=0)]] | None = None
-    branding: dict[str, Any] | None = None
+    plan: Literal["standard", "premium", "enterprise"] | None = None
     sla_calendar: SlaCalendar | None = None
 
 

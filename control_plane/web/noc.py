@@ -8,11 +8,10 @@ from uuid import UUID
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, Parameter, QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 
-from control_plane.api.params import CtxDep
+from control_plane.api.params import CtxDep, Form, Text
 from control_plane.health import noc
 from control_plane.health.assess import Status
 from control_plane.health.noc_routes import requires_noc
@@ -21,7 +20,6 @@ from control_plane.rollouts.views import open_rollouts
 from control_plane.web import alerts
 from control_plane.web.render import SECURITY_HEADERS, page
 
-Text = Annotated[str | None, Parameter(required=False)]
 #: The runtime's replay API, named where the console cannot link to the runtime itself.
 REPLAY_PATH = "/api/v1/dead-letters/{id}/replay"
 COLUMNS = (
@@ -150,7 +148,7 @@ async def alert_action(
     ctx: CtxDep,
     alert_id: FromPath[UUID],
     action: FromPath[str],
-    data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    data: Form,
 ) -> Response[Any]:
     await alerts.act(ctx, alert_id, action, note=(data.get("note") or "").strip() or None)
     return Redirect(_back(request, "/noc/alerts"), status_code=303, headers=SECURITY_HEADERS)

@@ -9,6 +9,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Response
 
+from control_plane.contracts.brand import Brand, stylesheet
+from control_plane.web.brand import CURRENT
 from control_plane.web.paths import templates_dir
 
 #: Same-origin scripts and styles only: nothing from a CDN, no inline script.
@@ -52,9 +54,13 @@ def render(name: str, **context: Any) -> str:
     return environment().get_template(name).render(**context)
 
 
-def page(name: str, status_code: int = 200, **context: Any) -> Response[str]:
+def page(
+    name: str, status_code: int = 200, brand: Brand | None = None, **context: Any
+) -> Response[str]:
+    """A page in the brand of the request being served (see :mod:`control_plane.web.brand`)."""
+    brand = brand or CURRENT.get()
     return Response(
-        render(name, **context),
+        render(name, brand=brand, brand_css=stylesheet(brand), **context),
         status_code=status_code,
         media_type="text/html; charset=utf-8",
         headers=SECURITY_HEADERS,

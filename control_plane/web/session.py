@@ -12,16 +12,19 @@ from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response, get, post
 from litestar.connection import ASGIConnection
-from litestar.enums import RequestEncodingType
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.params import Body, QueryParameter
+from litestar.params import QueryParameter
 from litestar.response import Redirect
 
+from control_plane.api.params import Form
 from control_plane.db import Database
 from control_plane.db.scope import Scope
 from control_plane.errors import StoreOpsError, Unauthorized, problem_response
 from control_plane.identity import service as identity
+from control_plane.identity.principal import Principal
+from control_plane.identity.roles import Role
 from control_plane.identity.tokens import TokenService
+from control_plane.web.brand import CURRENT
 from control_plane.web.render import SECURITY_HEADERS, page
 
 COOKIE = "storeops_session"
@@ -81,11 +84,23 @@ def login_required(request: Request[Any, Any, Any], exc: LoginRequired) -> Respo
     return problem_response(request, exc)
 
 
+#: Roles the partner portal serves (control_plane.web.portal checks the same).
+PORTAL_ROLES = frozenset({Role.PLATFORM_ADMIN, Role.PARTNER_ADMIN, Role.PARTNER_OPERATOR})
+
+
+def _landing(principal: Principal) -> str:
+    """Where sign-in leads by default: partner staff on a partner's or retailer's own host
+    go to the partner portal; everyone else to the NOC (scoped to what they may see)."""
+    staff = any(g.role in PORTAL_ROLES for g in principal.grants)
+    return "/portal" if staff and CURRENT.get().source != "platform" else "/noc"
+
+
 def _next(raw: str | None) -> str:
-    """Only a path on this site (never //host or a scheme): an open redirect otherwise."""
+    """Only a path on this site (never //host or a scheme): an open redirect otherwise;
+    empty when none was asked for (the landing then depends on who signs in)."""
     if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
         return raw
-    return "/noc"
+    return ""
 
 
 @get("/login", include_in_schema=False)
@@ -98,7 +113,7 @@ async def login_page(
 @post("/login", include_in_schema=False, status_code=303)
 async def login_form(
     request: Request[Any, Any, Any],
-    data: Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)],
+    data: Form,
 ) -> Response[Any]:
     target = _next(data.get("next"))
     email, password = data.get("email", "").strip(), data.get("password", "")
@@ -112,6 +127,7 @@ async def login_form(
     except Unauthorized as exc:
         return page("noc/login.html", status_code=401, next=target, error=exc.detail, email=email)
     token, ttl = await tokens.issue(principal)
+    target = target or _landing(principal)
     response: Response[Any] = Redirect(target, status_code=303, headers=SECURITY_HEADERS)
     response.set_cookie(
         COOKIE,

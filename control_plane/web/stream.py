@@ -13,14 +13,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 import msgspec
 from litestar import Request, get
-from litestar.params import Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from control_plane.api.params import Text
 from control_plane.context import Ctx
 from control_plane.db import Database
 from control_plane.health import noc
@@ -34,7 +34,6 @@ POLL_SECONDS = 3.0
 ROW_TEMPLATE = "noc/_rows.html"
 #: Streams being served by this process (a disconnected client's ends at once).
 OPEN_STREAMS = 0
-Text = Annotated[str | None, Parameter(required=False)]
 
 
 def _material(row: noc.FleetRow) -> bytes:

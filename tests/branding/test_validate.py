@@ -3,11 +3,9 @@ and what would do; good values pass (and SVG comes back re-serialised)."""
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import pytest
-from PIL import Image as Pillow
 
 from control_plane.branding.validate import (
     AA_BODY,
@@ -18,21 +16,9 @@ from control_plane.branding.validate import (
     check_text,
     contrast,
 )
+from tests.branding.conftest import PALETTE, raster
 
-GOOD = {
-    "background": "#ffffff",
-    "text": "#1f2933",
-    "primary": "#0b5cad",
-    "on_primary": "#ffffff",
-    "muted": "#616e7c",
-    "danger": "#b42318",
-}
-
-
-def raster(kind: str, size: tuple[int, int], **save: Any) -> bytes:
-    out = io.BytesIO()
-    Pillow.new("RGB", size, (11, 92, 173)).save(out, kind, **save)
-    return out.getvalue()
+GOOD = PALETTE
 
 
 SVG_OK = (

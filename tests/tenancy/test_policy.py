@@ -27,17 +27,17 @@ def test_partner_defaults_then_tenant_overrides() -> None:
     assert sources == {
         "allowed_templates": "tenant",
         "quotas": "tenant",
-        "branding": "platform",
+        "plan": "platform",
         "sla_calendar": "platform",
     }
 
 
 def test_resolution_does_not_mutate_its_inputs_or_defaults() -> None:
-    partner = {"branding": {"colors": {"primary": "#000000"}}}
+    partner = {"quotas": {"runs_per_day": 10}}
     effective, _ = resolve_settings(partner, None)
-    effective["branding"]["colors"]["primary"] = "#ffffff"
-    assert partner["branding"]["colors"]["primary"] == "#000000"
-    assert PLATFORM_DEFAULTS["branding"] == {}
+    effective["quotas"]["runs_per_day"] = 99
+    assert partner["quotas"]["runs_per_day"] == 10
+    assert PLATFORM_DEFAULTS["quotas"]["runs_per_day"] == 100_000
 
 
 def test_calendar_validation_names_the_problem() -> None:
