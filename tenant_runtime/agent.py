@@ -3,7 +3,8 @@
 It long-polls ``GET /runtime/v1/desired-state`` with the ETag it holds, and on a change
 reconciles the runtime's directory in place: new runs take the deployed version; runs in
 flight finish on the version they started with (they are pinned to their template's
-content hash). Each deployment is checked before it is taken — its content hash, its spec,
+content hash). The brand it carries is what the portal and emails show from then on.
+Each deployment is checked before it is taken — its content hash, its spec,
 its connector bindings — and reported applied or failed with the reason, to the control
 plane (``PUT /runtime/v1/deployment-status``) and as telemetry.
 """
@@ -67,6 +68,8 @@ def reconcile(runtime: Runtime, doc: ds.DesiredState) -> Applied:
     directory.deployments = deployments
     directory.stores = stores
     runtime.rebind(bindings)
+    runtime.brand = doc.brand
+    runtime.pulled = True
     return Applied(doc.generation, reports)
 
 

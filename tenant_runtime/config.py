@@ -55,6 +55,23 @@ class RuntimeSettings:
     vault_wrapped_secret_id: str = ""
     vault_mount: str = "secret"
     vault_prefix: str = "storeops"
+    #: Email notifications go out through this SMTP server; empty: each message is written
+    #: to ``<home>/mail/<notification id>.eml`` instead.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    #: The address emails come from; the display name is the brand's sender name.
+    mail_from: str = "notifications@storeops.localhost"
+    #: Failed sends are retried with backoff, then given up (the error stays on the row).
+    mail_max_attempts: int = 8
+    #: Who holds a role where, for email: ``role@scope`` as tasks name it
+    #: (``store_manager@store:<id or code>``, ``regional_manager@region:<id>``,
+    #: ``retailer_admin@tenant``) -> addresses.
+    contacts: dict[str, list[str]] = field(default_factory=dict)
+    #: The portal's public address, for links in emails (none when empty).
+    portal_url: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -72,6 +89,7 @@ class RuntimeSettings:
         if not tenant:
             raise ValueError(f"{_PREFIX}TENANT_ID is required: the runtime serves one tenant")
         bindings, hooks = _json(get, "BINDINGS"), _json(get, "WEBHOOK_SECRETS")
+        contacts = _json(get, "CONTACTS")
         provider = get("SECRET_PROVIDER", "none")
         if provider not in ("none", "broker", "vault"):
             raise ValueError(
@@ -107,6 +125,18 @@ class RuntimeSettings:
                 vault_wrapped_secret_id=get("VAULT_WRAPPED_SECRET_ID"),
                 vault_mount=get("VAULT_MOUNT", "secret"),
                 vault_prefix=get("VAULT_PREFIX", "storeops"),
+                smtp_host=get("SMTP_HOST"),
+                smtp_port=int(get("SMTP_PORT", "25")),
+                smtp_username=get("SMTP_USERNAME"),
+                smtp_password=get("SMTP_PASSWORD"),
+                smtp_starttls=get("SMTP_STARTTLS", "false").lower() in ("1", "true", "yes"),
+                mail_from=get("MAIL_FROM", cls.mail_from),
+                mail_max_attempts=int(get("MAIL_MAX_ATTEMPTS", "8")),
+                contacts={
+                    k: [v] if isinstance(v, str) else [str(a) for a in v]
+                    for k, v in contacts.items()
+                },
+                portal_url=get("PORTAL_URL"),
             )
         except ValueError as exc:
             raise ValueError(f"invalid runtime setting: {exc}") from None

@@ -1,6 +1,7 @@
 """One tenant's runtime assembled from its settings: database, directory (deployments and
-stores), connectors with their secret provider, and the engine. The API process, the
-worker and the embedded demo all build it the same way."""
+stores), connectors with their secret provider, the engine, the brand its portal and
+emails show, and the mailer. The API process, the worker and the embedded demo all build
+it the same way."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from control_plane.contracts import dsl
+from control_plane.contracts.brand import DEFAULT, Brand
 from control_plane.contracts.validate import lint
 from tenant_runtime import __version__
 from tenant_runtime.config import RuntimeSettings
@@ -43,6 +45,7 @@ from tenant_runtime.engine import state
 from tenant_runtime.engine.directory import Deployment, Directory, StoreInfo
 from tenant_runtime.engine.executor import Connectors, Engine, UnknownTemplate
 from tenant_runtime.link import ControlPlane, LinkError, TelemetrySender, credentials_file
+from tenant_runtime.mailer import Mailer
 from tenant_runtime.secrets import (
     BrokerProvider,
     SecretCache,
@@ -174,9 +177,10 @@ class LiveConnectors:
 
 
 def load_directory(settings: RuntimeSettings) -> Directory:
-    """Deployments and stores from the desired-state file (empty without one)."""
+    """Deployments and stores from the desired-state file (empty without one), contacts
+    from the settings."""
     if settings.desired_file is None:
-        return Directory()
+        return Directory(contacts=dict(settings.contacts))
     try:
         desired = json.loads(settings.desired_file.read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -192,7 +196,7 @@ def load_directory(settings: RuntimeSettings) -> Directory:
         store_id: StoreInfo.from_settings(store_id, data)
         for store_id, data in (desired.get("stores") or {}).items()
     }
-    return Directory(deployments, stores)
+    return Directory(deployments, stores, dict(settings.contacts))
 
 
 def load_template(root: Path, template_id: str, version: str) -> dsl.Template:
@@ -240,9 +244,11 @@ class Runtime:
         self.usage: Counter[str] = Counter()
         self._started = time.monotonic()
         self._next_heartbeat = self._next_send = 0.0
+        #: A link home with credentials: the desired state (and the brand) will come.
+        self.follows = self.link is not None and has_credentials(settings)
         self.sender = (
             TelemetrySender(self.db, settings, self.link.post_telemetry, name=worker)
-            if self.link is not None and has_credentials(settings)
+            if self.link is not None and self.follows
             else None
         )
         self._wake = asyncio.Event()
@@ -264,6 +270,12 @@ class Runtime:
             clock=clock,
         )
         self.engine.follows_desired_state = self.link is not None
+        #: The tenant's brand from its desired state; None until the first pull (or from a
+        #: control plane that sends none): pages and emails then show the platform's.
+        self.brand: Brand | None = None
+        #: Whether a desired state from the control plane has been applied here.
+        self.pulled = False
+        self.mailer = Mailer(self.db, settings, self.directory, self.engine.clock)
 
     @property
     def deployments(self) -> dict[str, Deployment]:
@@ -336,6 +348,7 @@ class Runtime:
         done = await self.engine.sweep(ring_again_after=ring_again_after)
         done += await self.engine.tick()
         done += await self.fire_schedules()
+        done += await self.send_mail()
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.settings.heartbeat_seconds
@@ -356,6 +369,14 @@ class Runtime:
                 self._next_send = now + self.sender.backoff()
                 log.warning("telemetry not sent (%s); retrying later", exc)
         return done
+
+    async def send_mail(self) -> int:
+        """Deliver the email notifications that are due, in the tenant's brand. A runtime
+        that follows its desired state waits for its first pull, so no email goes out in
+        the platform's look only because the worker just started."""
+        if self.follows and not self.pulled:
+            return 0
+        return await self.mailer.deliver(self.brand or DEFAULT)
 
     async def flush_usage(self) -> None:
         """Report the usage counted since the last report (a ``usage`` event)."""

@@ -4,6 +4,9 @@ A row is marked sent in the transaction that sent it, so a success is never sent
 crash between the send and the commit sends it once more (webhook receivers deduplicate
 on ``webhook-id``, mail readers on ``Message-ID``). After ``alert_delivery_max_attempts``
 failures the row is dead and stays for the record.
+
+E-mail is rendered in the brand of the channel's partner (the platform's for a platform
+channel): subject, sender name, a plain-text part and an HTML alternative.
 """
 
 from __future__ import annotations
@@ -12,19 +15,25 @@ import asyncio
 import json
 import smtplib
 from datetime import UTC, datetime, timedelta
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from control_plane.alerts.models import ChannelKind, DeliveryState, NotificationChannel
 from control_plane.alerts.models import Notification as Outbox
+from control_plane.branding.resolve import brand_of
 from control_plane.config import Settings
 from control_plane.context import Ctx
+from control_plane.contracts.brand import DEFAULT, Brand, branding_templates, render_email
 from control_plane.contracts.signing import webhook_headers
+from control_plane.db.session import system_session
 
 #: First retry after this; doubled each attempt, capped at MAX_BACKOFF.
 BASE_BACKOFF = timedelta(seconds=30)
@@ -59,30 +68,57 @@ async def send_webhook(channel: NotificationChannel, row: Outbox, http: httpx.As
         raise DeliveryError(f"the receiver answered {response.status_code}")
 
 
-def email_message(channel: NotificationChannel, row: Outbox, settings: Settings) -> EmailMessage:
+def _alert(row: Outbox) -> dict[str, Any]:
+    """What the ``alert`` email templates show, from the outbox row's payload."""
     data: dict[str, Any] = row.payload["data"]
-    verb = "opened" if row.event == "alert.opened" else "resolved"
-    tenant = data.get("tenant_name") or data.get("tenant_id")
+    return {
+        "verb": "opened" if row.event == "alert.opened" else "resolved",
+        "severity": str(data["severity"]),
+        "tenant": data.get("tenant_name") or data.get("tenant_id"),
+        "rule_name": data["rule_name"],
+        "rule_key": data["rule_key"],
+        "condition": f"{data['metric']} {data['comparator']} {data['threshold']:g}"
+        f" (value {data['value']})",
+        "reason": data["reason"],
+        "first_seen_at": data["first_seen_at"],
+        "resolved_at": data.get("resolved_at"),
+        "resolution": data.get("resolution"),
+        "alert_id": data["alert_id"],
+    }
+
+
+def sender(display_name: str, configured: str) -> str:
+    """``"<display name>" <address>``: the brand's sender name on the configured address."""
+    address = parseaddr(configured)[1] or configured
+    return str(Address(display_name=display_name, addr_spec=address))
+
+
+def email_message(
+    channel: NotificationChannel, row: Outbox, settings: Settings, brand: Brand = DEFAULT
+) -> EmailMessage:
+    rendered = render_email(branding_templates(), "alert", brand, alert=_alert(row))
     message = EmailMessage()
-    message["Subject"] = f"[{str(data['severity']).upper()}] {tenant}: {data['rule_name']} {verb}"
-    message["From"] = settings.smtp_from
+    message["Subject"] = rendered.subject
+    message["From"] = sender(rendered.sender_name, settings.smtp_from)
     message["To"] = ", ".join(channel.addresses)
     message["Date"] = format_datetime(row.created_at)
-    message["Message-ID"] = make_msgid(idstring=row.id.hex, domain="storeops.alerts")
-    message["X-StoreOps-Alert"] = str(data["alert_id"])
-    lines = [
-        f"Alert {verb}: {data['rule_name']} ({data['rule_key']}), severity {data['severity']}",
-        f"Tenant: {tenant}",
-        f"Condition: {data['metric']} {data['comparator']} {data['threshold']:g}"
-        f" (value {data['value']})",
-        f"Why: {data['reason']}",
-        f"First seen: {data['first_seen_at']}",
-    ]
-    if data.get("resolved_at"):
-        lines.append(f"Resolved: {data['resolved_at']} ({data.get('resolution')})")
-    lines.append(f"Alert id: {data['alert_id']}")
-    message.set_content("\n".join(lines) + "\n")
+    # The same on every attempt, so a reader drops a copy resent after a crash.
+    message["Message-ID"] = f"<{row.id.hex}@storeops.alerts>"
+    message["X-StoreOps-Alert"] = str(row.payload["data"]["alert_id"])
+    message.set_content(rendered.text)
+    message.add_alternative(rendered.html, subtype="html")
     return message
+
+
+async def channel_brand(
+    session: AsyncSession, channel: NotificationChannel, settings: Settings
+) -> Brand:
+    """The partner's brand for a partner's channel; the platform's for a platform channel.
+    Read unscoped: the delivery job may run with a scope that does not reach themes."""
+    if channel.partner_id is None:
+        return DEFAULT
+    async with system_session(session) as everyone:
+        return await brand_of(everyone, channel.partner_id, None, settings.public_url)
 
 
 def _smtp_send(message: EmailMessage, settings: Settings) -> None:
@@ -101,10 +137,12 @@ def _write_eml(message: EmailMessage, row: Outbox, settings: Settings) -> None:
     (folder / f"{row.id}.eml").write_bytes(message.as_bytes())
 
 
-async def send_email(channel: NotificationChannel, row: Outbox, settings: Settings) -> None:
+async def send_email(
+    channel: NotificationChannel, row: Outbox, settings: Settings, brand: Brand = DEFAULT
+) -> None:
     if not channel.addresses:
         raise DeliveryError("the email channel has no recipients")
-    message = email_message(channel, row, settings)
+    message = email_message(channel, row, settings, brand)
     try:
         if settings.smtp_host:
             await asyncio.to_thread(_smtp_send, message, settings)
@@ -143,11 +181,17 @@ async def deliver_due(
             )
         ).all()
     }
+    brands: dict[UUID, Brand] = {}
+    for found in channels.values():
+        if found.kind == ChannelKind.EMAIL:
+            brands[found.id] = await channel_brand(ctx.session, found, settings)
     own = http is None
     client = http or httpx.AsyncClient(timeout=TIMEOUT_SECONDS)
     try:
         for row in rows:
-            await _attempt(row, channels.get(row.channel_id), now, settings, client)
+            channel = channels.get(row.channel_id)
+            brand = brands.get(row.channel_id, DEFAULT)
+            await _attempt(row, channel, brand, now, settings, client)
     finally:
         if own:
             await client.aclose()
@@ -158,6 +202,7 @@ async def deliver_due(
 async def _attempt(
     row: Outbox,
     channel: NotificationChannel | None,
+    brand: Brand,
     now: datetime,
     settings: Settings,
     http: httpx.AsyncClient,
@@ -169,7 +214,7 @@ async def _attempt(
         if channel.kind == ChannelKind.WEBHOOK:
             await send_webhook(channel, row, http)
         else:
-            await send_email(channel, row, settings)
+            await send_email(channel, row, settings, brand)
     except DeliveryError as exc:
         row.last_error = str(exc)[:1000]
         if row.attempts >= settings.alert_delivery_max_attempts or channel is None:

@@ -2,10 +2,10 @@
 
 The runtime reads ``GET /runtime/v1/desired-state`` with its own token and conditional
 headers: the ``ETag`` is the SHA-256 of the document's canonical JSON, so anything that
-changes the content (a deployment, a store) changes the tag. After applying a generation
-it sends ``PUT /runtime/v1/deployment-status``. A deployment's ``content_hash`` covers
-everything the runtime needs to run it, so a runtime can recompute it to prove what it
-applied (:func:`deployment_hash`).
+changes the content (a deployment, a store, a published theme) changes the tag. After
+applying a generation it sends ``PUT /runtime/v1/deployment-status``. A deployment's
+``content_hash`` covers everything the runtime needs to run it, so a runtime can recompute
+it to prove what it applied (:func:`deployment_hash`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
+
+from control_plane.contracts.brand import Brand
 
 CONTRACT_VERSION = 1
 #: A desired-state answer's ``StoreOps-Change-Traceparent`` (and ``-Tracestate``) headers
@@ -55,6 +57,9 @@ class DesiredState(msgspec.Struct, kw_only=True):
     deployments: list[DeploymentEntry]
     #: Store id -> its calendar and place in the tree.
     stores: dict[str, StoreEntry]
+    #: The tenant's effective brand, images inline, so its portal and emails need nothing
+    #: from elsewhere. None from a control plane that does not send one.
+    brand: Brand | None = None
 
 
 class DeploymentReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

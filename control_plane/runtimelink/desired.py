@@ -1,5 +1,6 @@
 """The desired-state document a runtime pulls, its ETag, and the long poll that waits for
-it to change."""
+it to change. The document carries the tenant's effective brand, so publishing or rolling
+back a theme (the tenant's or its partner's) changes the ETag like a deployment does."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ from uuid import UUID
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from control_plane.branding.models import Theme, ThemeStatus
+from control_plane.branding.resolve import brand_of, tenant_partner
 from control_plane.catalog.models import CatalogVersion
 from control_plane.config import Settings
+from control_plane.contracts.brand import DEFAULT, Brand
 from control_plane.contracts.desired_state import (
     CONTRACT_VERSION,
     DeploymentEntry,
@@ -23,6 +27,7 @@ from control_plane.contracts.desired_state import (
     document_etag,
 )
 from control_plane.db import Database, Scope
+from control_plane.db.session import system_session
 from control_plane.deployments.models import Deployment, DesiredStateGeneration
 from control_plane.errors import InvalidInput
 from control_plane.identity.principal import Principal
@@ -40,7 +45,17 @@ class Served:
     change_context: dict[str, str] | None = None
 
 
-async def document(session: AsyncSession, tenant_id: UUID) -> DesiredState:
+async def tenant_brand(session: AsyncSession, tenant_id: UUID, public_url: str) -> Brand:
+    """The tenant's effective brand with its images inline. Read unscoped: a runtime's own
+    scope does not reach its partner's theme, which is still part of its look."""
+    async with system_session(session) as everyone:
+        partner_id = await tenant_partner(everyone, tenant_id)
+        if partner_id is None:
+            return DEFAULT
+        return await brand_of(everyone, partner_id, tenant_id, public_url, inline=True)
+
+
+async def document(session: AsyncSession, tenant_id: UUID, public_url: str) -> DesiredState:
     generation = await session.scalar(
         select(DesiredStateGeneration.generation).where(
             DesiredStateGeneration.tenant_id == tenant_id
@@ -86,19 +101,31 @@ async def document(session: AsyncSession, tenant_id: UUID) -> DesiredState:
             )
             for s in stores
         },
+        brand=await tenant_brand(session, tenant_id, public_url),
     )
 
 
-async def _render(db: Database, scope: Scope, tenant_id: UUID) -> tuple[str, bytes]:
+async def _render(
+    db: Database, scope: Scope, tenant_id: UUID, public_url: str
+) -> tuple[str, bytes]:
     async with db.transaction(scope) as session:
-        body = canonical_json(await document(session, tenant_id))
+        body = canonical_json(await document(session, tenant_id, public_url))
     return document_etag(body), body
 
 
-async def _fingerprint(db: Database, scope: Scope, tenant_id: UUID) -> tuple[Any, ...]:
+async def _partner_of(db: Database, tenant_id: UUID) -> UUID | None:
+    async with db.session(Scope.system()) as session:
+        return await tenant_partner(session, tenant_id)
+
+
+async def _fingerprint(db: Database, tenant_id: UUID, partner_id: UUID | None) -> tuple[Any, ...]:
     """Cheap to read, and different whenever the document may differ: every deployment
-    change bumps the generation; store edits bump a store's version."""
-    async with db.transaction(scope) as session:
+    change bumps the generation; store edits bump a store's version; a theme publish or
+    rollback changes which version is live, and since when (a rollback publishes an older
+    number again). Unscoped, because the partner's themes are beyond the runtime's own
+    scope; every read names the tenant or its partner."""
+    owners = [f"tenant:{tenant_id}", f"partner:{partner_id}"]
+    async with db.transaction(Scope.system()) as session:
         generation = await session.scalar(
             select(DesiredStateGeneration.generation).where(
                 DesiredStateGeneration.tenant_id == tenant_id
@@ -111,7 +138,12 @@ async def _fingerprint(db: Database, scope: Scope, tenant_id: UUID) -> tuple[Any
                 ).where(Store.tenant_id == tenant_id)
             )
         ).one()
-    return (generation, *stores)
+        themes = await session.execute(
+            select(Theme.owner, Theme.number, Theme.published_at)
+            .where(Theme.owner.in_(owners), Theme.status == ThemeStatus.PUBLISHED)
+            .order_by(Theme.owner)
+        )
+        return (generation, *stores, *(tuple(row) for row in themes))
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:
@@ -134,16 +166,18 @@ async def serve(
     if not 0 <= wait <= limit:
         raise InvalidInput(f"wait must be between 0 and {limit} seconds, got {wait}")
     scope = principal.scope()
+    public_url = settings.public_url
     if wait == 0 or not if_none_match:
-        etag, body = await _render(db, scope, tenant_id)
+        etag, body = await _render(db, scope, tenant_id, public_url)
         if _matches(if_none_match, etag):
             return Served(etag, None)
         return Served(etag, body, bus.change_context(tenant_id))
     poll = max(settings.desired_state_poll_ms, 50) / 1000
     deadline = time.monotonic() + wait
-    async with bus.listen(tenant_id) as changed:
-        seen = await _fingerprint(db, scope, tenant_id)
-        etag, body = await _render(db, scope, tenant_id)
+    partner_id = await _partner_of(db, tenant_id)
+    async with bus.listen(tenant_id, partner_id) as changed:
+        seen = await _fingerprint(db, tenant_id, partner_id)
+        etag, body = await _render(db, scope, tenant_id, public_url)
         while _matches(if_none_match, etag):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -151,10 +185,10 @@ async def serve(
             try:
                 await asyncio.wait_for(changed.wait(), timeout=min(poll, remaining))
             except TimeoutError:
-                now = await _fingerprint(db, scope, tenant_id)
+                now = await _fingerprint(db, tenant_id, partner_id)
                 if now == seen:
                     continue
                 seen = now
             changed.clear()
-            etag, body = await _render(db, scope, tenant_id)
+            etag, body = await _render(db, scope, tenant_id, public_url)
     return Served(etag, body, bus.change_context(tenant_id))

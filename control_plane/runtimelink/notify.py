@@ -1,7 +1,8 @@
 """In-process wake-ups for desired-state long polls.
 
-A committed change to a tenant's deployments, generation or stores wakes the long polls
-waiting on that tenant in this process at once. Changes made by other processes are
+A committed change to a tenant's deployments, generation, stores or theme wakes the long
+polls waiting on that tenant in this process at once; a change to a partner's theme wakes
+those of all its tenants (a poll listens on its tenant and on its partner). Changes made by other processes are
 found by the polls' own periodic database check (:mod:`control_plane.runtimelink.desired`).
 The bus also keeps the W3C trace context of the last traced change per tenant, which the
 desired-state answer hands to the runtime (best effort: only what this process saw).
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
@@ -21,6 +22,7 @@ from opentelemetry import propagate
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from control_plane.branding.models import Theme
 from control_plane.deployments.models import Deployment, DesiredStateGeneration
 from control_plane.tenancy.models import Store
 
@@ -36,20 +38,27 @@ class ChangeBus:
         self._contexts: dict[UUID, dict[str, str]] = {}
 
     @asynccontextmanager
-    async def listen(self, tenant_id: UUID) -> AsyncIterator[asyncio.Event]:
-        """An event set whenever ``tenant_id``'s desired state may have changed."""
+    async def listen(
+        self, tenant_id: UUID, partner_id: UUID | None = None
+    ) -> AsyncIterator[asyncio.Event]:
+        """An event set whenever ``tenant_id``'s desired state may have changed: a change
+        of the tenant's, or of its partner's theme."""
         waiter = (asyncio.get_running_loop(), asyncio.Event())
-        self._waiters[tenant_id].add(waiter)
+        keys = [tenant_id] if partner_id is None else [tenant_id, partner_id]
+        for key in keys:
+            self._waiters[key].add(waiter)
         try:
             yield waiter[1]
         finally:
-            waiters = self._waiters.get(tenant_id)
-            if waiters is not None:
-                waiters.discard(waiter)
-                if not waiters:
-                    del self._waiters[tenant_id]
+            for key in keys:
+                waiters = self._waiters.get(key)
+                if waiters is not None:
+                    waiters.discard(waiter)
+                    if not waiters:
+                        del self._waiters[key]
 
     def notify(self, tenant_ids: Iterable[UUID]) -> None:
+        """Wake the polls of these tenants (or, for a partner's id, of its tenants)."""
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
@@ -77,12 +86,19 @@ class ChangeBus:
 bus = ChangeBus()
 
 
+def _owners(obj: object) -> Iterator[UUID]:
+    """Whose desired state ``obj`` is part of: its tenant, or a partner for its theme."""
+    if isinstance(obj, Theme):
+        yield obj.tenant_id or obj.partner_id
+    elif isinstance(obj, _WATCHED):
+        yield obj.tenant_id
+
+
 @event.listens_for(Session, "after_flush")
 def _collect(session: Session, _context: Any) -> None:
     changed: set[UUID] = session.info.setdefault(_CHANGED, set())
     for obj in itertools.chain(session.new, session.dirty, session.deleted):
-        if isinstance(obj, _WATCHED):
-            changed.add(obj.tenant_id)
+        changed.update(_owners(obj))
 
 
 @event.listens_for(Session, "after_commit")

@@ -22,6 +22,7 @@ from litestar.template.config import TemplateConfig
 
 from tenant_runtime import tracing
 from tenant_runtime.api.auth import PUBLIC_PATHS, BearerAuthMiddleware, TokenVerifier
+from tenant_runtime.api.brand import brand_css, brand_image
 from tenant_runtime.api.hooks import WebhookSources, receive_webhook
 from tenant_runtime.api.portal import STATIC, TEMPLATES, portal, portal_login, portal_run
 from tenant_runtime.api.ports import RuntimePort
@@ -53,7 +54,7 @@ def _tracing_middleware() -> list[Any]:
     from litestar.plugins.opentelemetry import OpenTelemetryConfig
 
     config = OpenTelemetryConfig(
-        exclude=["/metrics", "/healthz", "/readyz", "/portal/static"],
+        exclude=["/metrics", "/healthz", "/readyz", "/portal/static", "/portal/brand"],
         exclude_spans=["receive", "send"],
         scope_span_details_extractor=tracing.span_before_routing,
     )
@@ -102,7 +103,8 @@ def create_runtime_app(
     ``issuer`` says otherwise. ``webhook_secrets`` maps a source (erp, pos...) to the
     secrets it signs with: ``whsec_`` values, or ``secret://name`` resolved through the
     runtime's secret cache. ``background`` (default: embedded mode, no Redis) runs the
-    runtime's in-process pump for the app's lifetime.
+    runtime's in-process pump for the app's lifetime. ``brand_name`` names the portal
+    only until the runtime holds a brand from its desired state.
     """
     settings = runtime.settings
     url = settings.control_plane_url if control_plane_url is None else control_plane_url
@@ -141,6 +143,8 @@ def create_runtime_app(
             portal,
             portal_run,
             portal_login,
+            brand_css,
+            brand_image,
             create_static_files_router(
                 path="/portal/static", directories=[STATIC], name="portal-static"
             ),

@@ -4,7 +4,8 @@ A browser holds the bearer token in ``sessionStorage`` (pasted, or obtained by s
 through ``POST /portal/login``, which relays to the control plane). A page requested
 without a token is the sign-in shell; its script then requests the same page again with
 ``Authorization: Bearer`` and swaps in the server-rendered content. Decisions are posted
-to the JSON API by the same script.
+to the JSON API by the same script. Every page, the sign-in shell first, shows the
+tenant's brand (:mod:`tenant_runtime.api.brand`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from litestar.response import Template
 
 from tenant_runtime.api import queries
 from tenant_runtime.api.auth import Caller, TokenVerifier, bearer_token
+from tenant_runtime.api.brand import current_brand, inline_image
 from tenant_runtime.api.deps import runtime_of
 from tenant_runtime.api.problems import ApiError, InvalidRequest, NotFound, Unauthorized
 from tenant_runtime.api.scope import scope_of
@@ -100,9 +102,13 @@ def _base(request: Request[Any, Any, Any], caller: Caller | None) -> dict[str, A
             return ref or ""
         return " ".join(p for p in (str(info.code or ""), str(info.name or "")) if p) or ref or ""
 
+    brand = current_brand(request)
     return {
         "caller": caller,
-        "brand": state.brand_name,
+        "brand": brand,
+        "logo": inline_image(brand, brand.logo.sha256) if brand.logo else None,
+        "favicon": inline_image(brand, brand.favicon.sha256) if brand.favicon else None,
+        "powered_by": brand.show_powered_by and brand.source != "platform",
         "can_sign_in": state.control_plane_url is not None,
         "pretty": _pretty,
         "text": _text,

@@ -12,6 +12,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.contracts import dsl
+from control_plane.contracts.brand import Brand
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.secrets import SecretCache
 
@@ -85,6 +86,11 @@ class RuntimePort(Protocol):
 
     @property
     def usage(self) -> Counter[str]: ...
+
+    @property
+    def brand(self) -> Brand | None:
+        """The tenant's brand from its desired state; None until there is one."""
+        ...
 
     async def start(
         self,

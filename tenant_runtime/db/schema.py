@@ -236,5 +236,13 @@ notifications = Table(
     Column("reason", String(32), nullable=False),
     Column("message", Text, nullable=False),
     Column("created_at", Time, nullable=False),
+    #: Delivery (email of a task, an escalation, an SLA breach): when to try next; NULL
+    #: once sent, given up, or for a row nothing delivers.
+    Column("next_attempt_at", Time),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("sent_at", Time),
+    #: Why the last attempt failed (or why delivery was given up).
+    Column("error", Text),
 )
 Index("ix_notifications_run", notifications.c.run_id)
+Index("ix_notifications_due", notifications.c.next_attempt_at)

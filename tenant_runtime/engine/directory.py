@@ -1,8 +1,9 @@
-"""What the engine knows about the tenant: deployed templates and stores.
+"""What the engine knows about the tenant: deployed templates, stores and contacts.
 
 Deployments say which template versions take new runs and with which parameters; stores
 give a run's region (task scope) and its SLA calendar. The control plane's desired state
-fills this in; until then the runtime's settings do.
+fills this in; until then the runtime's settings do. Contacts (from the settings) say who
+holds a role where, so a task's email reaches a person.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ class StoreInfo:
 class Directory:
     deployments: dict[str, Deployment] = field(default_factory=dict)
     stores: dict[str, StoreInfo] = field(default_factory=dict)
+    #: ``role@scope`` (as tasks name their assignee) -> email addresses.
+    contacts: dict[str, list[str]] = field(default_factory=dict)
 
     def store(self, ref: str | None) -> StoreInfo | None:
         """A store by its id or its code."""
@@ -56,6 +59,22 @@ class Directory:
         if found is None:
             found = next((s for s in self.stores.values() if s.code == ref), None)
         return found
+
+    def addresses(self, recipient: str) -> list[str]:
+        """The email addresses of a ``role@scope`` recipient; a store may be named in the
+        contacts by its id or its code."""
+        found = self.contacts.get(recipient)
+        if found:
+            return list(found)
+        role, _, where = recipient.partition("@")
+        kind, _, ref = where.partition(":")
+        info = self.store(ref) if kind == "store" else None
+        if info is None:
+            return []
+        for key in (f"{role}@store:{info.id}", f"{role}@store:{info.code}"):
+            if self.contacts.get(key):
+                return list(self.contacts[key])
+        return []
 
     def triggered_by(self, source: str, event_type: str) -> list[Deployment]:
         """Deployments that start a run on this event (a webhook from ``source``, or an

@@ -46,6 +46,7 @@ from tenant_runtime.db.schema import (
 )
 from tenant_runtime.engine import human, state
 from tenant_runtime.engine.directory import Directory
+from tenant_runtime.mailer import mailed
 
 
 class CallFailed(Exception):
@@ -1239,6 +1240,8 @@ class Engine:
                 reason=reason,
                 message=message,
                 created_at=u.now,
+                # Written with the change that caused it; the mailer sends it from here.
+                next_attempt_at=u.now if mailed(channel, reason) else None,
             )
         )
 

@@ -1,11 +1,13 @@
-"""Notifications: signed webhooks a Standard Webhooks library accepts, e-mail through a
-real SMTP server (or the local .eml sink), retries with backoff, then dead; never twice."""
+"""Notifications: signed webhooks a Standard Webhooks library accepts, e-mail in the
+partner's brand through a real SMTP server (or the local .eml sink), retries with backoff,
+then dead; never twice."""
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 import httpx
@@ -29,6 +31,7 @@ from tests.alerts.conftest import (
 )
 from tests.alerts.test_lifecycle import depth_rule
 from tests.conftest import Tree, World, bearer
+from tests.runtimelink.brand_support import palette, png, publish, upload
 
 
 async def deliver(world: World, settings: Settings, now: datetime | None = None) -> int:
@@ -100,10 +103,31 @@ async def test_webhooks_are_signed_as_standard_webhooks_and_sent_once(
     assert audit.json()["items"] and secret not in audit.text
 
 
+async def brand_partner(client: httpx.AsyncClient, tree: Tree) -> str:
+    """Publish the partner's theme (with a logo); returns the logo's SHA-256."""
+    logo = await upload(client, tree.partner_token, "partner", tree.partner_id, png((11, 94, 60)))
+    await publish(
+        client, tree.partner_token, "partner", tree.partner_id,
+        product_name="Northstar NOC", colors=palette("#0b5e3c"), logo=logo,
+        email_sender_name="Northstar Alerts", support_email="noc-help@northstar.example",
+    )  # fmt: skip
+    return logo
+
+
+def parts(raw: bytes) -> tuple[EmailMessage, str, str]:
+    """The message, its plain-text part and its HTML alternative."""
+    message = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    text, html = message.get_body(("plain",)), message.get_body(("html",))
+    assert text is not None and html is not None, "text with an HTML alternative"
+    return message, text.get_content(), html.get_content()
+
+
 async def test_email_goes_through_smtp(
     client: httpx.AsyncClient, world: World, settings: Settings, smtp_server: Mailbox
 ) -> None:
     tree = await world.tree()
+    logo = await brand_partner(client, tree)
     await channel(client, tree, kind="email", addresses=["noc@msp.example", "ops@msp.example"])
     key = await depth_rule(client, tree, for_seconds=0)
     alert = await fire(client, world, tree, key, minutes_ago(10))
@@ -111,14 +135,22 @@ async def test_email_goes_through_smtp(
         settings, smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_from="alerts@sp.example"
     )
     await deliver(world, smtp)
-    [mail] = smtp_server.parsed()
-    assert mail["from"] == "alerts@sp.example"
-    assert sorted(mail["to"]) == ["noc@msp.example", "ops@msp.example"]
-    assert mail["subject"].startswith("[CRITICAL] Tenant ")
-    assert mail["subject"].endswith(" opened")
-    assert "50 steps waiting to start" in mail["body"] and alert["id"] in mail["body"]
+    [envelope] = smtp_server.messages
+    assert envelope.mail_from == "alerts@sp.example"
+    assert sorted(envelope.rcpt_tos) == ["noc@msp.example", "ops@msp.example"]
+    mail, text, html = parts(envelope.original_content or b"")
+    assert mail["Subject"].startswith("[CRITICAL] Tenant ")
+    assert mail["Subject"].endswith(" opened")
+    # In the partner's brand: its sender name, product, colours, logo and support contact.
+    assert mail["From"] == "Northstar Alerts <alerts@sp.example>"
+    assert "50 steps waiting to start" in text and alert["id"] in text
+    assert "Northstar NOC" in text and "noc-help@northstar.example" in text
+    assert "Northstar NOC" in html and "#0b5e3c" in html
+    assert f'src="http://testserver/brand-assets/{logo}"' in html
+    assert "50 steps waiting to start" in html
     [row] = await outbox(world, alert["id"])
     assert row.state == DeliveryState.SENT
+    assert mail["Message-ID"] == f"<{row.id.hex}@storeops.alerts>"
 
 
 async def test_without_an_smtp_host_mail_lands_in_the_local_sink(
@@ -133,8 +165,11 @@ async def test_without_an_smtp_host_mail_lands_in_the_local_sink(
     [row] = await outbox(world, alert["id"])
     assert row.state == DeliveryState.SENT
     eml = settings.home / "mail" / f"{row.id}.eml"
-    message = message_from_bytes(eml.read_bytes())
+    message, text, html = parts(eml.read_bytes())
     assert message["To"] == "noc@msp.example" and "opened" in message["Subject"]
+    # No theme published: the platform's look and sender name.
+    assert message["From"].startswith("StoreOps <")
+    assert "StoreOps" in html and "Powered by" not in text
 
 
 async def test_failures_are_retried_with_backoff_then_dead(

@@ -54,7 +54,14 @@ async def test_the_document(client: httpx.AsyncClient, f: Fleet) -> None:
     assert res.headers["content-type"].startswith("application/json")
     assert res.headers["etag"] == '"' + hashlib.sha256(res.content).hexdigest() + '"'
     doc = res.json()
-    assert set(doc) == {"tenant_id", "contract_version", "generation", "deployments", "stores"}
+    assert set(doc) == {
+        "tenant_id",
+        "contract_version",
+        "generation",
+        "deployments",
+        "stores",
+        "brand",
+    }
     assert doc["tenant_id"] == str(f.tenant_id)
     assert doc["contract_version"] == 1
     assert doc["generation"] == 1

@@ -75,7 +75,7 @@ async def test_static_files_are_served(client: httpx.AsyncClient) -> None:
     script = await client.get("/portal/static/portal.js")
     assert script.status_code == 200 and "sessionStorage" in script.text
     css = await client.get("/portal/static/portal.css")
-    assert css.status_code == 200 and "--brand:" in css.text
+    assert css.status_code == 200 and "var(--primary)" in css.text
 
 
 async def test_sign_in_is_relayed_to_the_control_plane(runtime: Runtime, tokens: Tokens) -> None:
