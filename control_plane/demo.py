@@ -27,7 +27,6 @@ PARTNERS: list[dict[str, Any]] = [
         "kind": "msp",
         "settings": {
             "quotas": {"runs_per_day": 50_000},
-            "branding": {"product_name": "Northwind StoreOps"},
         },
         "tenants": [
             {
@@ -55,7 +54,7 @@ PARTNERS: list[dict[str, Any]] = [
                 "returns-refund-approval",
                 "store-opening-closing-checklist",
             ],
-            "branding": {"product_name": "Bluepeak Ops"},
+            "plan": "premium",
         },
         "tenants": [
             {
