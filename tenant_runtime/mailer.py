@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import smtplib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
+from email.utils import parseaddr
 from typing import Any
 from uuid import UUID
 
@@ -26,6 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from control_plane.contracts import mail
 from control_plane.contracts.brand import Brand, EmailKind, branding_templates, render_email
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.db.schema import notifications, tasks
@@ -43,7 +42,6 @@ KINDS: dict[str, EmailKind] = {
 #: First retry after this; doubled each attempt, capped at MAX_BACKOFF.
 BASE_BACKOFF = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
-TIMEOUT_SECONDS = 10.0
 #: Rows handled per delivery pass, so one pass never holds the sweeper for long.
 BATCH = 50
 
@@ -161,18 +159,14 @@ class Mailer:
             reason=row.reason,
             link=self._link(task.id),
         )
-        message = EmailMessage()
-        message["Subject"] = rendered.subject
-        message["From"] = Address(
-            display_name=rendered.sender_name, addr_spec=self.settings.mail_from
+        return mail.compose(
+            rendered,
+            from_address=self.settings.mail_from,
+            to=addresses,
+            message_id=message_id(row.id, self.settings.tenant_id),
+            date=_aware(row.created_at),
+            headers={"X-StoreOps-Notification": str(row.id)},
         )
-        message["To"] = ", ".join(addresses)
-        message["Date"] = format_datetime(_aware(row.created_at))
-        message["Message-ID"] = message_id(row.id, self.settings.tenant_id)
-        message["X-StoreOps-Notification"] = str(row.id)
-        message.set_content(rendered.text)
-        message.add_alternative(rendered.html, subtype="html")
-        return message
 
     def _task(self, task: Row[Any]) -> dict[str, Any]:
         """What the task emails show: names a person reads, not ids."""
@@ -193,15 +187,5 @@ class Mailer:
         return f"{base}/portal#task-{task_id}" if base else None
 
     def _send(self, message: EmailMessage, notification_id: UUID) -> None:
-        settings = self.settings
-        if not settings.smtp_host:
-            folder = settings.home / "mail"
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{notification_id}.eml").write_bytes(message.as_bytes())
-            return
-        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
-            if settings.smtp_starttls:
-                smtp.starttls()
-            if settings.smtp_username:
-                smtp.login(settings.smtp_username, settings.smtp_password)
-            smtp.send_message(message)
+        """SMTP, or with no SMTP host the local sink ``<home>/mail/<id>.eml``."""
+        mail.send(message, self.settings, self.settings.home / "mail", str(notification_id))

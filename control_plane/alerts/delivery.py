@@ -15,9 +15,7 @@ import asyncio
 import json
 import smtplib
 from datetime import UTC, datetime, timedelta
-from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import format_datetime, parseaddr
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -31,6 +29,7 @@ from control_plane.alerts.models import Notification as Outbox
 from control_plane.branding.resolve import brand_of
 from control_plane.config import Settings
 from control_plane.context import Ctx
+from control_plane.contracts import mail
 from control_plane.contracts.brand import DEFAULT, Brand, branding_templates, render_email
 from control_plane.contracts.signing import webhook_headers
 from control_plane.db.session import system_session
@@ -87,27 +86,18 @@ def _alert(row: Outbox) -> dict[str, Any]:
     }
 
 
-def sender(display_name: str, configured: str) -> str:
-    """``"<display name>" <address>``: the brand's sender name on the configured address."""
-    address = parseaddr(configured)[1] or configured
-    return str(Address(display_name=display_name, addr_spec=address))
-
-
 def email_message(
     channel: NotificationChannel, row: Outbox, settings: Settings, brand: Brand = DEFAULT
 ) -> EmailMessage:
     rendered = render_email(branding_templates(), "alert", brand, alert=_alert(row))
-    message = EmailMessage()
-    message["Subject"] = rendered.subject
-    message["From"] = sender(rendered.sender_name, settings.smtp_from)
-    message["To"] = ", ".join(channel.addresses)
-    message["Date"] = format_datetime(row.created_at)
-    # The same on every attempt, so a reader drops a copy resent after a crash.
-    message["Message-ID"] = f"<{row.id.hex}@storeops.alerts>"
-    message["X-StoreOps-Alert"] = str(row.payload["data"]["alert_id"])
-    message.set_content(rendered.text)
-    message.add_alternative(rendered.html, subtype="html")
-    return message
+    return mail.compose(
+        rendered,
+        from_address=settings.smtp_from,
+        to=list(channel.addresses),
+        message_id=f"<{row.id.hex}@storeops.alerts>",
+        date=row.created_at,
+        headers={"X-StoreOps-Alert": str(row.payload["data"]["alert_id"])},
+    )
 
 
 async def channel_brand(
@@ -121,22 +111,6 @@ async def channel_brand(
         return await brand_of(everyone, channel.partner_id, None, settings.public_url)
 
 
-def _smtp_send(message: EmailMessage, settings: Settings) -> None:
-    with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=TIMEOUT_SECONDS) as smtp:
-        if settings.smtp_starttls:
-            smtp.starttls()
-        if settings.smtp_username:
-            smtp.login(settings.smtp_username, settings.smtp_password)
-        smtp.send_message(message)
-
-
-def _write_eml(message: EmailMessage, row: Outbox, settings: Settings) -> None:
-    """The local sink: with no SMTP host, each message becomes ``<home>/mail/<id>.eml``."""
-    folder = Path(settings.home) / "mail"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{row.id}.eml").write_bytes(message.as_bytes())
-
-
 async def send_email(
     channel: NotificationChannel, row: Outbox, settings: Settings, brand: Brand = DEFAULT
 ) -> None:
@@ -144,10 +118,10 @@ async def send_email(
         raise DeliveryError("the email channel has no recipients")
     message = email_message(channel, row, settings, brand)
     try:
-        if settings.smtp_host:
-            await asyncio.to_thread(_smtp_send, message, settings)
-        else:
-            await asyncio.to_thread(_write_eml, message, row, settings)
+        # With no SMTP host, the local sink: <home>/mail/<outbox id>.eml.
+        await asyncio.to_thread(
+            mail.send, message, settings, Path(settings.home) / "mail", str(row.id)
+        )
     except (OSError, smtplib.SMTPException) as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
 

@@ -22,27 +22,8 @@ from control_plane.contracts.validate import lint
 from tenant_runtime.engine.directory import Deployment
 from tests.conftest import World
 from tests.deployments.support import fleet
+from tests.runtime.test_mailer import APPROVAL
 from tests.runtimelink.brand_support import linked_runtime, palette, png, publish, upload
-
-APPROVAL = """
-id: markdown-approval
-name: Markdown approval
-version: 1.0.0
-category: pricing
-owner: platform
-summary: A store manager approves a markdown; the region hears when it is late.
-triggers: [{kind: api}]
-steps:
-  - id: approve
-    kind: approval
-    name: Approve markdown
-    title: '"Approve markdown of " + string(input.sku)'
-    assignee: {role: store_manager, scope: store}
-    sla: {duration: 10m, calendar: wall}
-    escalation:
-      - {after: 20m, to: {role: regional_manager, scope: region}}
-    outcomes: {approved: end, rejected: end}
-"""
 
 
 class Clock:

@@ -5,7 +5,6 @@ runtime linked to this control plane to receive them."""
 from __future__ import annotations
 
 import asyncio
-import io
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -15,12 +14,12 @@ from uuid import UUID
 
 import httpx
 from litestar import Litestar
-from PIL import Image
 
 from tenant_runtime.agent import Agent
 from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.db.migrate import upgrade
 from tenant_runtime.runtime import Runtime
+from tests.branding import conftest as branding
 from tests.conftest import bearer
 from tests.deployments.support import Fleet
 from tests.runtimelink.support import issue
@@ -30,22 +29,12 @@ Owner = Literal["partner", "tenant"]
 
 def png(rgb: tuple[int, int, int], size: tuple[int, int] = (64, 32)) -> bytes:
     """A real PNG of one colour (the control plane judges images by their content)."""
-    out = io.BytesIO()
-    Image.new("RGB", size, rgb).save(out, format="PNG")
-    return out.getvalue()
+    return branding.png(size, rgb)
 
 
 def palette(primary: str, **more: str) -> dict[str, str]:
     """Six readable colour tokens around ``primary`` (white text on it, dark text on white)."""
-    return {
-        "background": "#ffffff",
-        "text": "#1a1a1a",
-        "primary": primary,
-        "on_primary": "#ffffff",
-        "muted": "#595959",
-        "danger": "#a4161a",
-        **more,
-    }
+    return {**branding.PALETTE, "primary": primary, **more}
 
 
 def _base(owner: Owner, owner_id: UUID) -> str:
@@ -60,12 +49,7 @@ async def upload(
     data: bytes,
     role: str = "logo",
 ) -> str:
-    res = await client.post(
-        f"{_base(owner, owner_id)}/assets",
-        params={"role": role},
-        content=data,
-        headers={**bearer(token), "Content-Type": "application/octet-stream"},
-    )
+    res = await branding.upload(client, token, _base(owner, owner_id), data, role)
     assert res.status_code == 201, res.text
     sha: str = res.json()["sha256"]
     return sha
@@ -75,12 +59,7 @@ async def publish(
     client: httpx.AsyncClient, token: str, owner: Owner, owner_id: UUID, **theme: Any
 ) -> dict[str, Any]:
     """Save ``theme`` as the owner's draft and publish it."""
-    draft = await client.put(f"{_base(owner, owner_id)}/draft", json=theme, headers=bearer(token))
-    assert draft.status_code == 201, draft.text
-    res = await client.post(f"{_base(owner, owner_id)}/publish", headers=bearer(token))
-    assert res.status_code == 200, res.text
-    published: dict[str, Any] = res.json()
-    return published
+    return await branding.publish_theme(client, token, _base(owner, owner_id), **theme)
 
 
 async def rollback(
