@@ -36,7 +36,7 @@ from control_plane.deployments import service as deployments
 from control_plane.deployments.models import Deployment
 from control_plane.runner import run_as
 from control_plane.runtimelink import bootstrap
-from control_plane.tenancy.models import Store, Tenant
+from control_plane.tenancy.models import Region, Store, Tenant
 
 LIBRARY = Path(__file__).resolve().parents[1] / "templates"
 #: The library templates each demo retailer deploys (at their parameters' defaults).
@@ -69,6 +69,8 @@ class Member:
     webhook_secret: str
     stores: list[str]
     faults: list[dict[str, Any]]
+    #: role@scope -> addresses, for the runtime's task and escalation e-mails.
+    contacts: dict[str, list[str]]
 
 
 async def members(ctx: Ctx, home: Path) -> list[Member]:
@@ -97,6 +99,16 @@ async def members(ctx: Ctx, home: Path) -> list[Member]:
                 select(Store.code).where(Store.tenant_id == tenant.id).order_by(Store.code)
             )
         ).all()
+        regions = (await ctx.session.execute(
+            select(Region.id, Region.code).where(Region.tenant_id == tenant.id)
+        )).all()  # fmt: skip
+        contacts = {
+            f"store_manager@store:{code}": [f"manager.{code.lower()}@{tenant.slug}.example"]
+            for code in codes
+        }
+        contacts |= {f"regional_manager@region:{rid}": [f"{rc}@{tenant.slug}.example"]
+                     for rid, rc in regions}  # fmt: skip
+        contacts["retailer_admin@tenant"] = [f"admin@{tenant.slug}.example"]
         found.append(
             Member(
                 tenant_id=str(tenant.id),
@@ -111,6 +123,7 @@ async def members(ctx: Ctx, home: Path) -> list[Member]:
                 webhook_secret=generate_secret(),
                 stores=list(codes),
                 faults=DEGRADED_FAULTS if tenant.slug == DEGRADED else [],
+                contacts=contacts,
             )
         )
     return found
@@ -251,6 +264,8 @@ def launch(
                 "STOREOPS_RUNTIME_TOKEN_AUDIENCE": audience,
                 "STOREOPS_RUNTIME_SWEEP_SECONDS": "1",
                 "STOREOPS_RUNTIME_HEARTBEAT_SECONDS": "5",
+                "STOREOPS_RUNTIME_CONTACTS": json.dumps(member.contacts),
+                "STOREOPS_RUNTIME_PORTAL_URL": member.runtime_url,
             },
         )
     fleet_file = logs / "fleet.json"
