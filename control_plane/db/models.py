@@ -7,6 +7,7 @@ def import_all() -> None:
     import control_plane.alerts.models
     import control_plane.api.models
     import control_plane.audit.models
+    import control_plane.billing.models
     import control_plane.branding.models
     import control_plane.catalog.models
     import control_plane.deployments.models

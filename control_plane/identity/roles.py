@@ -50,6 +50,7 @@ _READ = frozenset(
         "reports:read",
         "rollouts:read",
         "brand:read",
+        "billing:read",
     }
 )
 
@@ -74,6 +75,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         "alerts:write",
         "rollouts:write",
         "brand:write",
+        "billing:write",
     },
     Role.PARTNER_OPERATOR: _READ | {"stores:write", "alerts:act"},
     Role.RETAILER_ADMIN: _READ
