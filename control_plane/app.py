@@ -30,6 +30,7 @@ from control_plane.api.idempotency import IdempotencyMiddleware
 from control_plane.api.requests import RequestIdMiddleware, configure_logging
 from control_plane.api.system import healthz, readyz
 from control_plane.audit.routes import list_audit
+from control_plane.billing.routes import ROUTES as BILLING_ROUTES
 from control_plane.branding.routes import ROUTES as BRANDING_ROUTES
 from control_plane.catalog.routes import CatalogController
 from control_plane.config import Settings, get_settings
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             get_sla_report,
             RolloutController,
             *NOC_API_ROUTES,
+            *BILLING_ROUTES,
             *web_handlers(),
         ],
         dependencies={

@@ -1379,6 +1379,7 @@ _act("abort")
 
 
 # Command groups kept with their feature; imported last, once ``main`` exists.
+from control_plane.billing import cli as _billing_cli  # noqa: E402, F401
 from control_plane.branding import cli as _brand_cli  # noqa: E402, F401
 
 if __name__ == "__main__":

@@ -3,4 +3,5 @@
 from __future__ import annotations
 
 import control_plane.alerts.jobs
+import control_plane.billing.jobs
 import control_plane.rollouts.job  # noqa: F401

@@ -91,10 +91,16 @@ SAMPLE_FIELDS: dict[str, Any] = {
     "starts_at": "2026-01-01T00:00:00Z",
     "ends_at": "2026-01-01T01:00:00Z",
     "hostname": "isolation-probe.example.com",
+    "effective_from": "2026-01",
+    "currency": "EUR",
+    "items": [{"meter": "runs", "unit_price": "1"}],
+    "amount": 1,
+    "period": "2026-01",
 }
 #: Values of a field that differ by body schema.
 SAMPLE_OVERRIDES: dict[str, dict[str, Any]] = {
     "NotificationChannelCreate": {"kind": "email"},
+    "PriceBookCreate": {"kind": "wholesale"},
 }
 #: Below this many cross-tree probes the route discovery must have gone wrong.
 MIN_PROBES = 40

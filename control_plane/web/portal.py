@@ -1,5 +1,5 @@
 """The partner portal's frame: who may open it, which partner a page shows, the overview,
-the partner chooser (platform staff) and the invoices placeholder.
+the partner chooser (platform staff) and the invoices page.
 
 Section pages live beside it (``portal_tenants``, ``portal_rollouts``, ``portal_brand``);
 they all resolve the partner with :func:`resolve` and render with :func:`portal_page`.
@@ -9,17 +9,23 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.connection import ASGIConnection
+from litestar.params import FromPath, QueryParameter
 
 from control_plane.alerts.service import open_alert_counts
 from control_plane.api.pagination import MAX_LIMIT
 from control_plane.api.params import CtxDep, Text
 from control_plane.api.responses import to_schema
+from control_plane.billing import routes as billing_routes
+from control_plane.billing import views as billing
+from control_plane.billing.invoicing import describe
+from control_plane.billing.money import money
+from control_plane.billing.routes import Format
 from control_plane.context import Ctx
 from control_plane.errors import Forbidden, InvalidInput
 from control_plane.health import noc
@@ -174,12 +180,37 @@ async def overview_page(ctx: CtxDep, partner: Text = None) -> Response[str]:
 
 
 @get("/portal/invoices", guards=[requires_portal], include_in_schema=False)
-async def invoices_page(ctx: CtxDep, partner: Text = None) -> Response[str]:
-    """No invoices exist before billing closes a period: the page says so, nothing more."""
+async def invoices_page(ctx: CtxDep, partner: Text = None, cursor: Text = None) -> Response[str]:
+    """This period's usage and draft, and the invoices the partner pays and issued."""
     portal = await resolve(ctx, partner)
     if portal is None:
         return await choose_partner(ctx, "/portal/invoices")
-    return portal_page("portal/invoices.html", ctx, portal, active="invoices")
+    summary = await billing.partner_billing(
+        ctx, portal.partner.id, limit=MAX_LIMIT, cursor=cursor or None
+    )
+    return portal_page(
+        "portal/invoices.html",
+        ctx,
+        portal,
+        active="invoices",
+        billing=summary,
+        meters=billing.by_meter(summary.usage.rows),
+        describe=describe,
+        money=money,
+        first_page=not cursor,
+    )
 
 
-HANDLERS = [overview_page, invoices_page]
+@get("/portal/invoices/{invoice_id:uuid}", guards=[requires_portal], include_in_schema=False)
+async def invoice_file(
+    ctx: CtxDep,
+    request: Request[Any, Any, Any],
+    invoice_id: FromPath[UUID],
+    fmt: Annotated[Format, QueryParameter(name="format")] = Format.HTML,
+) -> Response[Any]:
+    """An invoice's document, CSV or JSON for the portal's links (signed in by cookie: the
+    API takes bearer tokens only)."""
+    return await billing_routes.invoice_file(ctx, invoice_id, fmt, str(request.base_url))
+
+
+HANDLERS = [overview_page, invoices_page, invoice_file]
