@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
+import msgspec
 from sqlalchemy import select
 
+from control_plane.billing import books
 from control_plane.context import Ctx
 from control_plane.identity import schemas as ids
 from control_plane.identity import service as identity
@@ -168,6 +171,7 @@ async def seed(ctx: Ctx) -> DemoResult:
                         ids.GrantSpec(role=Role.STORE_MANAGER, store_id=stores[0].id),
                         f"{tenant.slug}/{stores[0].code}",
                     )
+        await _price_books(ctx, partner.id)
         if partner.slug == "northwind":
             client, _, secret = await identity.create_client(
                 ctx,
@@ -178,3 +182,34 @@ async def seed(ctx: Ctx) -> DemoResult:
             )
             result.client_id, result.client_secret = client.client_id, secret
     return result
+
+
+#: What the platform charges a demo partner, and what the partner charges its retailers
+#: (in euro cents): the partner's margin is the difference.
+WHOLESALE = [
+    {"meter": "runs", "included": 500, "tiers": [{"up_to": 9500, "unit_price": "1"},
+                                                 {"unit_price": "0.5"}]},
+    {"meter": "steps", "unit_price": "0.05"},
+    {"meter": "store_days", "unit_price": "2"},
+]  # fmt: skip
+RESALE = [
+    {"meter": "runs", "included": 200, "unit_price": "3"},
+    {"meter": "runs", "dimension": "maintenance", "unit_price": "5"},
+    {"meter": "store_days", "unit_price": "6"},
+    {"meter": "api_calls", "included": 10_000, "unit_price": "0.01"},
+]
+
+
+async def _price_books(ctx: Ctx, partner_id: Any) -> None:
+    """A wholesale and a resale price book from this month on."""
+    period = f"{date.today():%Y-%m}"
+    for kind, items, minimum in (("wholesale", WHOLESALE, 10_000), ("resale", RESALE, 4_900)):
+        await books.create_book(
+            ctx,
+            msgspec.convert(
+                {"kind": kind, "name": f"Demo {kind}", "effective_from": period,
+                 "currency": "EUR", "minimum_fee": minimum, "partner_id": str(partner_id),
+                 "items": items},
+                books.PriceBookCreate,
+            ),
+        )  # fmt: skip

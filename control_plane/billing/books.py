@@ -78,6 +78,20 @@ async def create_book(ctx: Ctx, data: PriceBookCreate) -> PriceBook:
         ctx.principal.require(WRITE, partner_id=data.partner_id)
     elif data.kind == BookKind.WHOLESALE and not ctx.scope.platform:
         ctx.principal.require("billing:wholesale")
+    if data.partner_id is not None and all(field != "currency" for field, _ in problems):
+        # The book in effect before this one, whoever may see it.
+        async with system_session(ctx.session) as everyone:
+            earlier = await book_for(
+                everyone, data.kind, data.effective_from, data.partner_id, data.tenant_id
+            )
+        if earlier is not None and earlier.currency != data.currency:
+            problems.append(
+                (
+                    "currency",
+                    f"the book it follows ({earlier.name!r}) is in {earlier.currency}; keep it, "
+                    "since an invoice also bills late usage priced by the earlier book",
+                )
+            )
     closed = None if problems else await _last_closed(ctx.session, data)
     if closed is not None and data.effective_from <= closed:
         problems.append(

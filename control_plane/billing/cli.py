@@ -45,6 +45,19 @@ def billing_close(settings: Settings, period: str) -> None:
         console.print(f"skipped {reason}", highlight=False)
 
 
+async def _all_invoices(c: Ctx, period: str | None, partner_id: UUID | None) -> list[Invoice]:
+    """Every invoice (of the period, of the partner), page after page."""
+    found: list[Invoice] = []
+    cursor: str | None = None
+    while True:
+        rows, cursor = await invoices.list_invoices(
+            c, partner_id=partner_id, period=period, limit=200, cursor=cursor
+        )
+        found += rows
+        if cursor is None:
+            return found
+
+
 @billing.command("invoices")
 @click.option("--period", default=None, help="only this month, YYYY-MM")
 @click.option("--partner", "partner_ref", default=None, help="partner id or slug")
@@ -55,15 +68,7 @@ def billing_invoices(settings: Settings, period: str | None, partner_ref: str | 
 
     async def go(c: Ctx) -> list[tuple[str, ...]]:
         partner_id = await _partner_id(c, partner_ref) if partner_ref else None
-        found: list[Invoice] = []
-        cursor: str | None = None
-        while True:
-            rows, cursor = await invoices.list_invoices(
-                c, partner_id=partner_id, period=period, limit=200, cursor=cursor
-            )
-            found += rows
-            if cursor is None:
-                break
+        found = await _all_invoices(c, period, partner_id)
         names = await views.buyer_names(c.session, found)
         return [
             (i.number, i.kind, i.period, names[i.id], money(i.total, i.currency),
@@ -84,14 +89,10 @@ def billing_verify(settings: Settings, period: str) -> None:
 
     async def go(c: Ctx) -> list[tuple[str, bool, int]]:
         checked: list[tuple[str, bool, int]] = []
-        cursor: str | None = None
-        while True:
-            rows, cursor = await invoices.list_invoices(c, period=period, limit=200, cursor=cursor)
-            for invoice in rows:
-                again = await invoices.reproduce(c, invoice)
-                checked.append((invoice.number, again.ok, sum(again.arrived_since.values())))
-            if cursor is None:
-                return checked
+        for invoice in await _all_invoices(c, period, None):
+            again = await invoices.reproduce(c, invoice)
+            checked.append((invoice.number, again.ok, sum(again.arrived_since.values())))
+        return checked
 
     checked = run(settings, go)
     for number, ok, late in checked:

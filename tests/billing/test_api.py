@@ -234,6 +234,9 @@ async def test_price_book_refusals_say_what_is_wrong(
     assert wholesale["tenant_id"] == "wholesale books price partners, not retailers"
     foreign = fields(await refused(billing.platform, tenant_id=str(billing.b.tenant_id)))
     assert "is not this partner's" in foreign["tenant_id"]
+    # A later book keeps the currency: invoices mix in late usage priced by earlier books.
+    dollars = fields(await refused(currency="USD"))
+    assert "is in EUR; keep it" in dollars["currency"]
     # Wholesale prices are the platform's to set.
     response = await client.post(
         f"{API}/price-books", json={**base, "kind": "wholesale"}, headers=bearer(a.partner_token)
