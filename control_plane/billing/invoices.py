@@ -203,4 +203,4 @@ async def _billed_before(
                Invoice.issued_at < invoice.issued_at)
         .group_by(InvoiceUsage.tenant_id, InvoiceUsage.meter, InvoiceUsage.dimension)
     )  # fmt: skip
-    return {(t, m, d): int(q) for t, m, d, q in rows.tuples()}
+    return {(t, m, d): int(q) for t, m, d, q in rows}

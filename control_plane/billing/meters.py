@@ -64,7 +64,7 @@ async def categories(session: AsyncSession) -> dict[tuple[UUID | None, str], str
     rows = await session.execute(
         select(CatalogTemplate.owner_partner_id, CatalogTemplate.slug, CatalogTemplate.category)
     )
-    return {(owner, slug): category for owner, slug, category in rows.tuples()}
+    return {(owner, slug): category for owner, slug, category in rows}
 
 
 def category(
@@ -97,7 +97,7 @@ async def meter_day(
         .where(*window, events.c.kind == Kind.RUN_STARTED)
         .group_by(events.c.tenant_id, events.c.partner_id, events.c.template_id)
     )
-    for tenant, partner, template, count in runs.tuples():
+    for tenant, partner, template, count in runs:
         add(tenant, partner, "runs", category(known, partner, template), count)
     api_calls = events.c.data["api_calls"].as_integer()
     totals = await session.execute(
@@ -111,7 +111,7 @@ async def meter_day(
         .where(*window)
         .group_by(events.c.tenant_id, events.c.partner_id)
     )
-    for tenant, partner, steps, stores, calls in totals.tuples():
+    for tenant, partner, steps, stores, calls in totals:
         add(tenant, partner, "steps", "", steps or 0)
         add(tenant, partner, "store_days", "", stores or 0)
         add(tenant, partner, "api_calls", "", calls or 0)
@@ -178,4 +178,4 @@ async def totals(
     if tenant_id is not None:
         stmt = stmt.where(UsageDaily.tenant_id == tenant_id)
     result = await session.execute(stmt)
-    return {(t, m, d): int(q) for t, m, d, q in result.tuples()}
+    return {(t, m, d): int(q) for t, m, d, q in result}

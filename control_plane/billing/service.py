@@ -53,7 +53,7 @@ async def billed(
         .where(InvoiceUsage.kind == kind, column == buyer, InvoiceUsage.source_period == period)
         .group_by(InvoiceUsage.tenant_id, InvoiceUsage.meter, InvoiceUsage.dimension)
     )  # fmt: skip
-    return {(t, m, d): int(q) for t, m, d, q in rows.tuples()}
+    return {(t, m, d): int(q) for t, m, d, q in rows}
 
 
 async def _late(

@@ -4,13 +4,13 @@ domains, and the public brand document, images and challenge answers."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, post, put
-from litestar.di import Provide
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import select
 
@@ -25,6 +25,9 @@ from control_plane.config import Settings
 from control_plane.contracts.brand import Brand, etag
 from control_plane.db import Database, Scope
 from control_plane.errors import NotFound
+
+#: The partner or tenant a brand route is about, loaded from its path (404 if unseen).
+OwnerDep = NamedDependency[service.Owner]
 
 
 class ThemeVersion(msgspec.Struct, kw_only=True):
@@ -131,7 +134,7 @@ def brand_controller(kind: Literal["partner", "tenant"]) -> type[Controller]:
         @get("/", operation_id=f"get{Kind}Brand", description=f"{whose}: published, draft, "
              "and the effective brand its pages show.")  # fmt: skip
         async def state(
-            self, ctx: CtxDep, request: Request[Any, Any, Any], who: service.Owner
+            self, ctx: CtxDep, request: Request[Any, Any, Any], who: OwnerDep
         ) -> BrandState:
             base = _base(request)
             published = await service.current(ctx, who, ThemeStatus.PUBLISHED)
@@ -149,7 +152,7 @@ def brand_controller(kind: Literal["partner", "tenant"]) -> type[Controller]:
             self,
             ctx: CtxDep,
             request: Request[Any, Any, Any],
-            who: service.Owner,
+            who: OwnerDep,
             limit: Limit = 50,
             cursor: Cursor = None,
         ) -> Page[ThemeVersion]:
@@ -165,7 +168,7 @@ def brand_controller(kind: Literal["partner", "tenant"]) -> type[Controller]:
             self,
             ctx: CtxDep,
             request: Request[Any, Any, Any],
-            who: service.Owner,
+            who: OwnerDep,
             data: JSONBody[ThemeInput],
         ) -> Response[ThemeVersion]:
             theme = await service.save_draft(ctx, who, data)
@@ -173,7 +176,7 @@ def brand_controller(kind: Literal["partner", "tenant"]) -> type[Controller]:
 
         @delete("/draft", operation_id=f"discard{Kind}ThemeDraft",
                 guards=[requires(service.WRITE)], description="Discard the draft.")  # fmt: skip
-        async def discard(self, ctx: CtxDep, who: service.Owner) -> None:
+        async def discard(self, ctx: CtxDep, who: OwnerDep) -> None:
             await service.discard_draft(ctx, who)
 
         @post("/publish", operation_id=f"publish{Kind}Theme", status_code=200,
@@ -183,7 +186,7 @@ def brand_controller(kind: Literal["partner", "tenant"]) -> type[Controller]:
             self,
             ctx: CtxDep,
             request: Request[Any, Any, Any],
-            who: service.Owner,
+            who: OwnerDep,
             version: FromQuery[int | None] = None,
         ) -> ThemeVersion:
             return version_view(await service.publish(ctx, who, version), _base(request))
@@ -192,7 +195,7 @@ def brand_controller(kind: Literal["partner", "tenant"]) -> type[Controller]:
               guards=[requires(service.WRITE)],
               description="Publish again the version published before this one.")  # fmt: skip
         async def rollback(
-            self, ctx: CtxDep, request: Request[Any, Any, Any], who: service.Owner
+            self, ctx: CtxDep, request: Request[Any, Any, Any], who: OwnerDep
         ) -> ThemeVersion:
             return version_view(await service.rollback(ctx, who), _base(request))
 
@@ -205,8 +208,8 @@ def brand_controller(kind: Literal["partner", "tenant"]) -> type[Controller]:
             self,
             ctx: CtxDep,
             request: Request[Any, Any, Any],
-            who: service.Owner,
-            role: Annotated[Literal["logo", "favicon"], Parameter(query="role")] = "logo",
+            who: OwnerDep,
+            role: FromQuery[Literal["logo", "favicon"]] = "logo",
         ) -> AssetView:
             asset = await service.upload_asset(ctx, who, role, await request.body())
             return AssetView(
@@ -319,7 +322,7 @@ async def get_brand(request: Request[Any, Any, Any]) -> Response[Brand]:
 
 
 @get("/brand-assets/{sha256:str}", include_in_schema=False)
-async def get_asset(request: Request[Any, Any, Any], sha256: str) -> Response[bytes]:
+async def get_asset(request: Request[Any, Any, Any], sha256: FromPath[str]) -> Response[bytes]:
     db: Database = request.app.state.db
     async with db.session(Scope.system()) as session:
         row = (
@@ -344,7 +347,7 @@ async def get_asset(request: Request[Any, Any, Any], sha256: str) -> Response[by
 
 
 @get(domains.CHALLENGE_PATH + "{token:str}", include_in_schema=False, media_type="text/plain")
-async def challenge(request: Request[Any, Any, Any], token: str) -> str:
+async def challenge(request: Request[Any, Any, Any], token: FromPath[str]) -> str:
     db: Database = request.app.state.db
     async with db.session(Scope.system()) as session:
         answer = await domains.challenge_answer(session, request.headers.get("host"), token)

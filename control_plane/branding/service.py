@@ -118,7 +118,7 @@ async def _asset_bytes(session: AsyncSession, partner_id: UUID) -> dict[str, byt
     rows = await session.execute(
         select(BrandAsset.sha256, BrandAsset.data).where(BrandAsset.partner_id == partner_id)
     )
-    return {sha: data for sha, data in rows.tuples()}
+    return {sha: data for sha, data in rows}
 
 
 # --- versions -------------------------------------------------------------------------------

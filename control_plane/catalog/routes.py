@@ -145,7 +145,7 @@ class CatalogController(Controller):
         self,
         ctx: CtxDep,
         template_id: FromPath[UUID],
-        from_version: Annotated[str | None, QueryParameter(query="from")] = None,
+        from_version: Annotated[str | None, QueryParameter(name="from")] = None,
         to: FromQuery[str | None] = None,
     ) -> schemas.Diff:
         result = await service.diff(ctx, template_id, from_version, to)

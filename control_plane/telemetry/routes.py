@@ -57,7 +57,7 @@ class TelemetryController(Controller):
         ctx: CtxDep,
         tenant_id: FromPath[UUID],
         granularity: FromQuery[Granularity] = "5m",
-        from_: Annotated[datetime | None, QueryParameter(query="from")] = None,
+        from_: Annotated[datetime | None, QueryParameter(name="from")] = None,
         to: FromQuery[datetime | None] = None,
         template_id: FromQuery[str | None] = None,
     ) -> Rollups:

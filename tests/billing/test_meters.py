@@ -60,7 +60,7 @@ async def test_metering_a_day_twice_gives_the_same_rows(
                 UsageDaily.tenant_id == tree.tenant_id, UsageDaily.day == at.date()
             )
         )
-        return {(m, d): q for m, d, q in rows.tuples()}
+        return {(m, d): q for m, d, q in rows}
 
     first = await world.run(meter)
     assert first == {

@@ -116,7 +116,7 @@ async def billed(world: World, tree: Tree, kind: str) -> Counter[tuple[str, str]
             )
         )
         out: Counter[tuple[str, str]] = Counter()
-        for meter, dimension, quantity in rows.tuples():
+        for meter, dimension, quantity in rows:
             out[(meter, dimension)] += quantity
         return +out
 
