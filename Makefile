@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup browser demo test lint bench bench-noc clean
+.PHONY: help setup browser demo test lint bench bench-noc bench-triage clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help: ## list targets
@@ -47,6 +47,9 @@ bench: setup ## API benchmark against a bare asyncpg endpoint (prints ratios)
 
 bench-noc: setup ## the NOC fleet query at 10,000 tenants with a month of rollups
 	$(BIN)/python bench/noc.py
+
+bench-triage: setup ## triage models on the labelled incidents' held-out split
+	$(BIN)/python bench/triage.py
 
 clean: ## remove the virtualenv and embedded state
 	rm -rf $(VENV) .storeops
