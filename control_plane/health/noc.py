@@ -22,7 +22,8 @@ from control_plane.alerts.service import open_alert_counts
 from control_plane.context import Ctx
 from control_plane.health.assess import Signals, Status, Thresholds, assess
 from control_plane.health.noc_filter import SORTS, FleetFilter, parse_filter
-from control_plane.health.recent import Entry, collector_paused, fleet_snapshot, sla_percent
+from control_plane.health.recent import Entry, fleet_snapshot, sla_percent
+from control_plane.telemetry.service import collector_paused
 from control_plane.tenancy.models import Partner, Region, Tenant, TenantStatus
 
 #: Worst first: the order a NOC works in.

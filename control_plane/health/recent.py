@@ -17,12 +17,10 @@ and looks only those up.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -36,6 +34,7 @@ from control_plane.db.session import system_session
 from control_plane.health.assess import Thresholds
 from control_plane.health.fleet import window_sums
 from control_plane.telemetry.models import Heartbeat, Rollup
+from control_plane.telemetry.service import collector_paused
 from control_plane.tenancy.models import Partner, Region, Tenant, TenantStatus
 
 log = logging.getLogger(__name__)
@@ -192,22 +191,6 @@ def _statement(now: datetime, limits: Thresholds) -> Any:
 
 
 _NO_TOTALS = (0, 0, 0, 0)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Reading or judging the fleet makes tens of thousands of objects at once; each
-    collection that would trigger walks the application's whole long-lived heap (the
-    snapshot included), doubling the time. They are collected as usual afterwards (as
-    the telemetry ingest does)."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 async def read_snapshot(

@@ -52,10 +52,11 @@ MAX_SPAN = {"5m": timedelta(days=7), "1h": timedelta(days=93)}
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Decoding a batch makes thousands of objects at once; each collection it would
-    trigger walks the application's whole long-lived heap (4x the cost of the decoding
-    itself). The objects are collected as usual afterwards."""
+def collector_paused() -> Iterator[None]:
+    """Decoding a batch, or reading and judging the fleet (control_plane.health), makes
+    thousands of objects at once; each collection that would trigger walks the
+    application's whole long-lived heap (4x the cost of decoding a batch). The objects are
+    collected as usual afterwards."""
     if not gc.isenabled():
         yield
         return
@@ -113,12 +114,12 @@ async def ingest(db: Database, principal: Principal, body: bytes) -> IngestResul
     events stored now, in the same transaction."""
     tenant_id, partner_id = runtime_tenant(principal)
     if not db.is_postgres:
-        with _collector_paused():
+        with collector_paused():
             decoded = _decode(body, tenant_id)
         partner_id = partner_id or await _tenant_partner(db, principal, tenant_id)
         return await _ingest_embedded(db, principal, tenant_id, partner_id, decoded)
     # The decoded events die inside _prepare, before the first round trip.
-    with _collector_paused():
+    with collector_paused():
         batch = _prepare(body, tenant_id)
     partner_id = partner_id or await _tenant_partner(db, principal, tenant_id)
     horizon = await pg.ensure_partitions(db, batch.days)
@@ -128,7 +129,7 @@ async def ingest(db: Database, principal: Principal, body: bytes) -> IngestResul
         accepted, new_ids = await pg.insert_events(conn, tenant_id, partner_id, batch)
         if new_ids is not None and (accepted or horizon is not None):
             # Not all were new: count only those that were (and tell expired ones apart).
-            with _collector_paused():
+            with collector_paused():
                 rollups, beat, expired = _refold(body, tenant_id, new_ids, horizon)
         if accepted:
             await pg.upsert_rollups(conn, tenant_id, partner_id, rollups)
