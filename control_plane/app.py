@@ -42,6 +42,7 @@ from control_plane.health.routes import get_tenant_health
 from control_plane.identity.keys import KeyRing
 from control_plane.identity.routes import ClientController, UserController, jwks, login, oauth_token
 from control_plane.identity.tokens import TokenService
+from control_plane.insights.routes import ROUTES as INSIGHT_ROUTES
 from control_plane.reports.routes import get_sla_report
 from control_plane.rollouts.routes import RolloutController
 from control_plane.runtimelink.routes import ROUTES as RUNTIME_LINK_ROUTES
@@ -113,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *RUNTIME_LINK_ROUTES,
             ingest_telemetry,
             TelemetryController,
+            *INSIGHT_ROUTES,
             get_tenant_health,
             AlertController,
             AlertRuleController,

@@ -1385,16 +1385,30 @@ def triage() -> None:
 
 @triage.command("eval")
 @click.argument("labelled", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--model",
+    "kind",
+    type=click.Choice(["tfidf", "embeddings"]),
+    default="tfidf",
+    show_default=True,
+    help="embeddings needs the storeops[ai] extra",
+)
 @handle_errors
-def triage_eval(labelled: Path) -> None:
-    """Judge LABELLED (CSV: text,category,priority) with the default model trained on the
-    project's labelled incidents: per-class precision, recall and F1, accuracy, and the
-    share routed automatically at the model's threshold with their accuracy."""
+def triage_eval(labelled: Path, kind: str) -> None:
+    """Judge LABELLED (CSV: text,category,priority) with a model trained on the project's
+    labelled incidents: per-class precision, recall and F1, accuracy, and the share routed
+    automatically at the model's threshold with their accuracy."""
+    from tenant_runtime.triage.embed import ModelUnavailable
     from tenant_runtime.triage.evaluate import evaluate_file, table
-    from tenant_runtime.triage.model import TfidfClassifier
+    from tenant_runtime.triage.model import make
 
-    with console.status("training on the project's labelled incidents and evaluating"):
-        found = evaluate_file(labelled, TfidfClassifier)
+    try:
+        make(kind)  # a missing extra is said before any training starts
+        with console.status("training on the project's labelled incidents and evaluating"):
+            found = evaluate_file(labelled, lambda: make(kind))
+    except ModelUnavailable as exc:
+        fail(str(exc))
+        return
     for evaluation in found:
         console.print(table(evaluation) + "\n", highlight=False)
 

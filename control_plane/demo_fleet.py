@@ -133,8 +133,8 @@ async def noc_scene(ctx: Ctx) -> None:
     """What the NOC has to watch from the first minutes, made once: Northwind's override
     of the degraded-runtime rule (30 s instead of the platform's 2 minutes), an e-mail
     channel for its alerts (the local mail sink in the demo), and a rollout of
-    maintenance-incident 1.1.0 across Northwind's retailers whose canary soaks for
-    15 minutes."""
+    maintenance-incident 1.2.0 (incident triage) across Northwind's retailers whose canary
+    soaks for 15 minutes."""
     from control_plane.alerts import rules as alert_rules
     from control_plane.alerts import schemas as alert_schemas
     from control_plane.alerts.channels import create_channel
@@ -169,7 +169,7 @@ async def noc_scene(ctx: Ctx) -> None:
         ctx,
         rollout_schemas.RolloutCreate(
             template_id="maintenance-incident",
-            version="1.1.0",
+            version="1.2.0",
             partner_id=northwind.id,
             canary=canary,
             waves=[1, "rest"],
@@ -313,12 +313,20 @@ def sample_input(template_id: str, store: str, rng: random.Random) -> dict[str, 
             "store_id": store,
         }
     if template_id == "maintenance-incident":
+        # What the store app sends: the reporter's rough category and their own words
+        # (1.2.0 triages the words; some are too vague for the model and go to review).
         category, text = rng.choice(
             [
                 ("refrigeration", "Dairy chiller at 9°C and rising, alarm beeping"),
+                ("refrigeration", "Milk chiller warm again and the temperature alarm is beeping"),
+                ("refrigeration", "Meat counter fridge showing 8 degrees, product moved out"),
                 ("pos_outage", "Till 3 card reader frozen, customers queueing"),
                 ("plumbing", "Leak under the staff room sink"),
                 ("lighting", "Two ceiling panels flickering in aisle 7"),
+                ("other", "Customer slipped on spilled yoghurt in aisle 4"),
+                ("other", "Rats seen near the bins behind the loading bay"),
+                ("other", "Something is not right at the back of the shop, please send someone"),
+                ("other", "Strange noise from the unit on the roof since this morning"),
             ]
         )
         return {
@@ -412,8 +420,15 @@ class Traffic:
         for task in inbox.get("items", []):
             if self.rng.random() > 0.33:
                 continue
-            if task["kind"] == "approval":
-                body: dict[str, Any] = {
+            body: dict[str, Any]
+            if task["kind"] == "review":  # the duty manager mostly takes the suggestion
+                review = task["context"]["review"]
+                label = review["suggestion"]
+                if self.rng.random() < 0.3:
+                    label = self.rng.choice(review["labels"])
+                body = {"decision": "reviewed", "answers": {"label": label}}
+            elif task["kind"] == "approval":
+                body = {
                     "decision": "approved" if self.rng.random() < 0.8 else "rejected",
                     "comment": "checked by the demo's duty manager",
                 }

@@ -21,6 +21,7 @@ import msgspec
 
 from control_plane.contracts import desired_state as ds
 from control_plane.contracts import dsl
+from control_plane.contracts.triage import TriageSettings
 from tenant_runtime.engine.directory import Deployment, StoreInfo
 from tenant_runtime.link import LinkError
 
@@ -69,6 +70,7 @@ def reconcile(runtime: Runtime, doc: ds.DesiredState) -> Applied:
     directory.stores = stores
     runtime.rebind(bindings)
     runtime.brand = doc.brand
+    runtime.engine.triage.settings = doc.triage or TriageSettings()
     runtime.pulled = True
     return Applied(doc.generation, reports)
 

@@ -50,6 +50,8 @@ class RuntimeSettings:
     client_secret: str = ""
     #: Seconds between heartbeats (and at most between telemetry sends).
     heartbeat_seconds: float = 30.0
+    #: Seconds between passes of the recurring-pattern job (daily; the first at start).
+    insight_seconds: float = 86400.0
     vault_addr: str = ""
     vault_role_id: str = ""
     vault_wrapped_secret_id: str = ""
@@ -120,6 +122,7 @@ class RuntimeSettings:
                 client_id=get("CLIENT_ID"),
                 client_secret=get("CLIENT_SECRET"),
                 heartbeat_seconds=float(get("HEARTBEAT_SECONDS", "30")),
+                insight_seconds=float(get("INSIGHT_SECONDS", "86400")),
                 vault_addr=get("VAULT_ADDR"),
                 vault_role_id=get("VAULT_ROLE_ID"),
                 vault_wrapped_secret_id=get("VAULT_WRAPPED_SECRET_ID"),

@@ -38,6 +38,7 @@ KINDS: dict[str, EmailKind] = {
     "task_assigned": "task_assigned",
     "escalation": "sla_escalation",
     "sla_breach": "sla_escalation",
+    "insight": "insight",
 }
 #: First retry after this; doubled each attempt, capped at MAX_BACKOFF.
 BASE_BACKOFF = timedelta(seconds=30)
@@ -148,17 +149,28 @@ class Mailer:
                 f"no email address for {row.recipient}: name it in the runtime's contacts "
                 "(STOREOPS_RUNTIME_CONTACTS)"
             )
-        task = (await conn.execute(select(tasks).where(tasks.c.id == row.task_id))).first()
-        if task is None:
-            raise Undeliverable("the task this notification is about no longer exists")
-        rendered = render_email(
-            branding_templates(),
-            KINDS[row.reason],
-            brand,
-            task=self._task(task),
-            reason=row.reason,
-            link=self._link(task.id),
-        )
+        if row.reason == "insight":  # about a pattern, not a task: the message says it all
+            headline, _, evidence = row.message.partition("\n\n")
+            rendered = render_email(
+                branding_templates(),
+                "insight",
+                brand,
+                headline=headline,
+                evidence=[line.removeprefix("- ") for line in evidence.splitlines() if line],
+                link=self._link(None),
+            )
+        else:
+            task = (await conn.execute(select(tasks).where(tasks.c.id == row.task_id))).first()
+            if task is None:
+                raise Undeliverable("the task this notification is about no longer exists")
+            rendered = render_email(
+                branding_templates(),
+                KINDS[row.reason],
+                brand,
+                task=self._task(task),
+                reason=row.reason,
+                link=self._link(task.id),
+            )
         return mail.compose(
             rendered,
             from_address=self.settings.mail_from,
@@ -182,9 +194,11 @@ class Mailer:
             "due_at": due,
         }
 
-    def _link(self, task_id: UUID) -> str | None:
+    def _link(self, task_id: UUID | None) -> str | None:
         base = self.settings.portal_url.rstrip("/")
-        return f"{base}/portal#task-{task_id}" if base else None
+        if not base:
+            return None
+        return f"{base}/portal#task-{task_id}" if task_id else f"{base}/portal"
 
     def _send(self, message: EmailMessage, notification_id: UUID) -> None:
         """SMTP, or with no SMTP host the local sink ``<home>/mail/<id>.eml``."""

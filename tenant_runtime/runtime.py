@@ -53,6 +53,7 @@ from tenant_runtime.secrets import (
     SecretUnavailable,
     VaultProvider,
 )
+from tenant_runtime.triage.patterns import raise_insights
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +244,7 @@ class Runtime:
         #: each heartbeat; a crash loses at most one heartbeat's worth.
         self.usage: Counter[str] = Counter()
         self._started = time.monotonic()
-        self._next_heartbeat = self._next_send = 0.0
+        self._next_heartbeat = self._next_send = self._next_insights = 0.0
         #: A link home with credentials: the desired state (and the brand) will come.
         self.follows = self.link is not None and has_credentials(settings)
         self.sender = (
@@ -348,8 +349,11 @@ class Runtime:
         done = await self.engine.sweep(ring_again_after=ring_again_after)
         done += await self.engine.tick()
         done += await self.fire_schedules()
-        done += await self.send_mail()
         now = time.monotonic()
+        if now >= self._next_insights and (self.pulled or not self.follows):
+            self._next_insights = now + self.settings.insight_seconds
+            done += len(await raise_insights(self.engine, self.engine.triage.settings))
+        done += await self.send_mail()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.settings.heartbeat_seconds
             await self.engine.heartbeat(

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from sqlalchemy import select
 
-from control_plane.alerts.metrics import Reading, fires, read_metrics
+from control_plane.alerts.metrics import Reading, fires, read_metrics, recurring_incidents
 from control_plane.alerts.models import (
     LIVE_STATES,
     Alert,
@@ -31,6 +31,7 @@ from control_plane.context import Ctx
 from control_plane.contracts import uuid7
 from control_plane.health.assess import Signals, Thresholds
 from control_plane.health.fleet import fleet_signals
+from control_plane.insights.service import describe, recent_by_tenant
 from control_plane.tenancy.models import Tenant, TenantStatus
 
 SYSTEM_ACTOR = "system:alerts"
@@ -80,6 +81,7 @@ async def evaluate(ctx: Ctx, now: datetime, *, limits: Thresholds | None = None)
     tenants = [(t.id, t.partner_id) for t in active]
     partner_of: dict[UUID, UUID] = {t: p for t, p in tenants}
     signals = await fleet_signals(ctx, now, list(partner_of), limits=limits) if tenants else {}
+    insights = await recent_by_tenant(ctx, now, list(partner_of))
     rules = (await session.scalars(select(AlertRule).order_by(AlertRule.id))).all()
     live = {
         (a.tenant_id, a.rule_key): a
@@ -102,6 +104,9 @@ async def evaluate(ctx: Ctx, now: datetime, *, limits: Thresholds | None = None)
         if partner_id not in in_force:
             in_force[partner_id] = effective_rules(rules, partner_id)
         readings = read_metrics(signals.get(tenant_id, _NO_SIGNALS), limits)
+        readings["recurring_incidents"] = recurring_incidents(
+            [describe(i) for i in insights.get(tenant_id, ())]
+        )
         quiet = partner_id in maintenance_partners or tenant_id in maintenance_tenants
         for key, rule in in_force[partner_id].items():
             alert = live.pop((tenant_id, key), None)

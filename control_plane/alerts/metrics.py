@@ -63,8 +63,17 @@ METRICS: dict[str, Metric] = {
         Metric("queue_depth", 0.0, math.inf, "steps waiting to start", integral=True),
         Metric("oldest_pending_s", 0.0, math.inf, "seconds"),
         Metric("dead_letters", 0.0, math.inf, "dead-lettered steps", integral=True),
+        Metric(
+            "recurring_incidents",
+            0.0,
+            math.inf,
+            "recurring incident patterns reported in the last 24 h",
+            integral=True,
+        ),
     )
 }
+#: How many patterns a recurring_incidents reading names before "and N more".
+NAMED_PATTERNS = 3
 
 
 @dataclass(frozen=True)
@@ -232,6 +241,21 @@ def read_metrics(signals: Signals, limits: Thresholds | None = None) -> dict[str
     if (dead := signals.dead_letters) is not None:
         out["dead_letters"] = Reading(float(dead), f"{dead} dead-lettered steps")
     return out
+
+
+def recurring_incidents(patterns: list[str]) -> Reading:
+    """The recurring_incidents reading of a tenant: its insights stored or updated in the
+    last 24 h (``patterns``: one line each, the most frequent first)."""
+    if not patterns:
+        return Reading(0.0, "no recurring incident pattern reported in the last 24 h")
+    named = "; ".join(patterns[:NAMED_PATTERNS])
+    more = len(patterns) - NAMED_PATTERNS
+    plural = "s" if len(patterns) > 1 else ""
+    return Reading(
+        float(len(patterns)),
+        f"{len(patterns)} recurring incident pattern{plural} reported in the last 24 h: "
+        f"{named}" + (f"; and {more} more" if more > 0 else ""),
+    )
 
 
 def fires(reading: Reading | None, comparator: str, threshold: float) -> bool:

@@ -19,7 +19,7 @@ import msgspec
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 BrandSource = Literal["platform", "partner", "tenant", "preview"]
-EmailKind = Literal["task_assigned", "sla_escalation", "alert"]
+EmailKind = Literal["task_assigned", "sla_escalation", "alert", "insight"]
 
 
 class Colors(msgspec.Struct, kw_only=True):

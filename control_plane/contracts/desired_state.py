@@ -17,6 +17,7 @@ from uuid import UUID
 import msgspec
 
 from control_plane.contracts.brand import Brand
+from control_plane.contracts.triage import TriageSettings
 
 CONTRACT_VERSION = 1
 #: A desired-state answer's ``StoreOps-Change-Traceparent`` (and ``-Tracestate``) headers
@@ -60,6 +61,8 @@ class DesiredState(msgspec.Struct, kw_only=True):
     #: The tenant's effective brand, images inline, so its portal and emails need nothing
     #: from elsewhere. None from a control plane that does not send one.
     brand: Brand | None = None
+    #: The tenant's effective triage settings (model, insight thresholds); None: defaults.
+    triage: TriageSettings | None = None
 
 
 class DeploymentReport(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -22,6 +22,8 @@ def _label(step: dsl.Step) -> str:
         detail = f"{step.connector}.{step.operation}"
     elif isinstance(step, dsl.ApprovalStep | dsl.ChecklistStep):
         detail = f"{step.assignee.role} ({step.assignee.scope})"
+    elif isinstance(step, dsl.ClassifyStep):
+        detail = f"{step.target}, review below {step.threshold:g}"
     elif isinstance(step, dsl.WaitStep):
         detail = step.event.type if step.event else f"timer {step.timer}"
     elif isinstance(step, dsl.NotifyStep | dsl.EmitStep):

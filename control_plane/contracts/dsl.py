@@ -229,6 +229,49 @@ class EmitStep(StepBase, tag="emit", tag_field="kind", kw_only=True):
     next: str | None = None
 
 
+class ClassifyStep(StepBase, tag="classify", tag_field="kind", kw_only=True):
+    """Text -> a label and a confidence, from the tenant's triage model (trained offline on
+    the platform's labelled incidents and the tenant's own corrections). At or above
+    ``threshold`` the label routes the run on its own; below it a review task asks
+    ``assignee`` to confirm or correct the model's suggestion. Either way the decision is
+    audited. The output (``label``, ``confidence``, ``routed``: auto | review, ...) only
+    routes work: it never approves, pays or changes a system of record."""
+
+    #: The text to classify (a CEL expression).
+    text: Expr
+    #: What is predicted: the incident's category or its priority (high | medium | low).
+    target: Literal["category", "priority"]
+    #: The confidence from which the model's label is taken without a person.
+    threshold: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+    #: Who reviews an unsure prediction, and how fast.
+    assignee: Assignee
+    title: Expr | None = None
+    sla: Sla | None = None
+    escalation: list[Escalation] = msgspec.field(default_factory=list)
+    next: str | None = None
+
+
+class RecommendStep(StepBase, tag="recommend", tag_field="kind", kw_only=True):
+    """An action package for a person: the tenant's most similar resolved cases (across its
+    stores), what resolved them and how often, and the context earlier steps gathered. It
+    fills the tasks the run opens after it; it decides nothing.
+
+    The run becomes a resolved case itself when it succeeds: ``outcome`` is evaluated then
+    and stored with the text and label for later runs to find."""
+
+    text: Expr
+    #: Only cases with this label (e.g. the classified category); all cases when absent.
+    label: Expr | None = None
+    #: ERP/POS/service-desk facts from earlier steps, shown as they are.
+    context: dict[StepId, Expr] = msgspec.field(default_factory=dict)
+    #: What resolved this case, evaluated when the run succeeds (e.g. vendor, cost).
+    outcome: dict[StepId, Expr] = msgspec.field(default_factory=dict)
+    #: The resolution summary (one line, e.g. "vendor FAC-COLD replaced the compressor").
+    resolution: Expr | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+    next: str | None = None
+
+
 class Join(Strict, kw_only=True):
     policy: Literal["all", "any", "quorum", "collect_failures"] = "all"
     quorum: Annotated[int, msgspec.Meta(ge=1)] | None = None
@@ -263,6 +306,8 @@ Step = (
     | EmitStep
     | ParallelStep
     | CompensateStep
+    | ClassifyStep
+    | RecommendStep
 )
 
 

@@ -35,6 +35,8 @@ class Kind(StrEnum):
     TASK_ESCALATED = "task.escalated"
     USAGE = "usage"
     DEPLOYMENT_STATUS = "deployment.status"
+    #: A recurring incident pattern (``data``: :class:`control_plane.contracts.triage.Insight`).
+    INSIGHT = "insight"
 
 
 Name = Annotated[str, msgspec.Meta(max_length=200)]

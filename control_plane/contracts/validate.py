@@ -360,7 +360,7 @@ class _Checker:
         durations: list[tuple[Path, str | None]] = [(("timeout",), s.timeout)]
         if isinstance(s, dsl.WaitStep):
             durations.append((("timer",), s.timer))
-        if isinstance(s, dsl.ApprovalStep | dsl.ChecklistStep):
+        if isinstance(s, dsl.ApprovalStep | dsl.ChecklistStep | dsl.ClassifyStep):
             durations.append((("sla", "duration"), s.sla.duration if s.sla else None))
             durations += [(("escalation", i, "after"), e.after) for i, e in enumerate(s.escalation)]
         for rel, value in durations:
@@ -410,6 +410,22 @@ class _Checker:
         if isinstance(s, dsl.EmitStep):
             for key, expr in s.payload.items():
                 yield from self._expr(p, (*path, "payload", key), expr)
+        if isinstance(s, dsl.ClassifyStep):
+            yield from self._expr(p, (*path, "text"), s.text)
+            if s.title:
+                yield from self._expr(p, (*path, "title"), s.title)
+        if isinstance(s, dsl.RecommendStep):
+            yield from self._expr(p, (*path, "text"), s.text)
+            if s.label:
+                yield from self._expr(p, (*path, "label"), s.label)
+            for key, expr in s.context.items():
+                yield from self._expr(p, (*path, "context", key), expr)
+            # Evaluated as the run ends, like the metrics: what resolved the case.
+            ending = Placed(s, path, 0, ())
+            for key, expr in s.outcome.items():
+                yield from self._expr(ending, (*path, "outcome", key), expr)
+            if s.resolution:
+                yield from self._expr(ending, (*path, "resolution"), s.resolution)
         if isinstance(s, dsl.ParallelStep):
             yield from self._expr(p, (*path, "over"), s.over)
             if (s.join.policy == "quorum") != (s.join.quorum is not None):

@@ -12,6 +12,7 @@ def import_all() -> None:
     import control_plane.catalog.models
     import control_plane.deployments.models
     import control_plane.identity.models
+    import control_plane.insights.models
     import control_plane.rollouts.models
     import control_plane.runtimelink.models
     import control_plane.tenancy.models  # noqa: F401

@@ -1,6 +1,7 @@
 """The desired-state document a runtime pulls, its ETag, and the long poll that waits for
-it to change. The document carries the tenant's effective brand, so publishing or rolling
-back a theme (the tenant's or its partner's) changes the ETag like a deployment does."""
+it to change. The document carries the tenant's effective brand and triage settings, so
+publishing or rolling back a theme, or changing the tenant's or its partner's triage
+settings, changes the ETag like a deployment does."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from control_plane.contracts.desired_state import (
     canonical_json,
     document_etag,
 )
+from control_plane.contracts.triage import TriageSettings
 from control_plane.db import Database, Scope
 from control_plane.db.session import system_session
 from control_plane.deployments.models import Deployment, DesiredStateGeneration
@@ -33,7 +35,8 @@ from control_plane.errors import InvalidInput
 from control_plane.identity.principal import Principal
 from control_plane.runtimelink.auth import runtime_tenant
 from control_plane.runtimelink.notify import bus
-from control_plane.tenancy.models import Store
+from control_plane.tenancy.models import Partner, Store, Tenant
+from control_plane.tenancy.policy import resolve_settings, triage_settings
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,23 @@ async def tenant_brand(session: AsyncSession, tenant_id: UUID, public_url: str) 
         if partner_id is None:
             return DEFAULT
         return await brand_of(everyone, partner_id, tenant_id, public_url, inline=True)
+
+
+async def tenant_triage(session: AsyncSession, tenant_id: UUID) -> TriageSettings | None:
+    """The tenant's effective triage settings (partner defaults, tenant overrides). Read
+    unscoped, like the brand: the partner's settings are beyond the runtime's own scope."""
+    async with system_session(session) as everyone:
+        row = (
+            await everyone.execute(
+                select(Partner.settings, Tenant.settings)
+                .join(Partner, Partner.id == Tenant.partner_id)
+                .where(Tenant.id == tenant_id)
+            )
+        ).one_or_none()
+    if row is None:
+        return None
+    effective, _ = resolve_settings(row[0], row[1])
+    return triage_settings(effective)
 
 
 async def document(session: AsyncSession, tenant_id: UUID, public_url: str) -> DesiredState:
@@ -102,6 +122,7 @@ async def document(session: AsyncSession, tenant_id: UUID, public_url: str) -> D
             for s in stores
         },
         brand=await tenant_brand(session, tenant_id, public_url),
+        triage=await tenant_triage(session, tenant_id),
     )
 
 
@@ -122,7 +143,8 @@ async def _fingerprint(db: Database, tenant_id: UUID, partner_id: UUID | None) -
     """Cheap to read, and different whenever the document may differ: every deployment
     change bumps the generation; store edits bump a store's version; a theme publish or
     rollback changes which version is live, and since when (a rollback publishes an older
-    number again). Unscoped, because the partner's themes are beyond the runtime's own
+    number again); a settings change (triage) bumps the tenant's or partner's version.
+    Unscoped, because the partner's themes and settings are beyond the runtime's own
     scope; every read names the tenant or its partner."""
     owners = [f"tenant:{tenant_id}", f"partner:{partner_id}"]
     async with db.transaction(Scope.system()) as session:
@@ -143,7 +165,14 @@ async def _fingerprint(db: Database, tenant_id: UUID, partner_id: UUID | None) -
             .where(Theme.owner.in_(owners), Theme.status == ThemeStatus.PUBLISHED)
             .order_by(Theme.owner)
         )
-        return (generation, *stores, *(tuple(row) for row in themes))
+        versions = (
+            await session.execute(
+                select(Tenant.version, Partner.version)
+                .join(Partner, Partner.id == Tenant.partner_id)
+                .where(Tenant.id == tenant_id)
+            )
+        ).one_or_none()
+        return (generation, *stores, tuple(versions or ()), *(tuple(row) for row in themes))
 
 
 def _matches(if_none_match: str | None, etag: str) -> bool:

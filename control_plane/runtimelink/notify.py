@@ -1,8 +1,9 @@
 """In-process wake-ups for desired-state long polls.
 
-A committed change to a tenant's deployments, generation, stores or theme wakes the long
-polls waiting on that tenant in this process at once; a change to a partner's theme wakes
-those of all its tenants (a poll listens on its tenant and on its partner). Changes made by other processes are
+A committed change to a tenant's deployments, generation, stores, theme or settings wakes
+the long polls waiting on that tenant in this process at once; a change to a partner's
+theme or settings wakes those of all its tenants (a poll listens on its tenant and on its
+partner). Changes made by other processes are
 found by the polls' own periodic database check (:mod:`control_plane.runtimelink.desired`).
 The bus also keeps the W3C trace context of the last traced change per tenant, which the
 desired-state answer hands to the runtime (best effort: only what this process saw).
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from control_plane.branding.models import Theme
 from control_plane.deployments.models import Deployment, DesiredStateGeneration
-from control_plane.tenancy.models import Store
+from control_plane.tenancy.models import Partner, Store, Tenant
 
 _CHANGED = "runtimelink.changed_tenants"
 _WATCHED = (Deployment, DesiredStateGeneration, Store)
@@ -87,11 +88,14 @@ bus = ChangeBus()
 
 
 def _owners(obj: object) -> Iterator[UUID]:
-    """Whose desired state ``obj`` is part of: its tenant, or a partner for its theme."""
+    """Whose desired state ``obj`` is part of: its tenant, or a partner for its theme;
+    a tenant or partner row itself for its settings (triage travels in the document)."""
     if isinstance(obj, Theme):
         yield obj.tenant_id or obj.partner_id
     elif isinstance(obj, _WATCHED):
         yield obj.tenant_id
+    elif isinstance(obj, Tenant | Partner):
+        yield obj.id
 
 
 @event.listens_for(Session, "after_flush")

@@ -17,6 +17,7 @@ from control_plane.db import Database
 from control_plane.errors import Forbidden, InvalidInput
 from control_plane.identity.principal import Principal
 from control_plane.identity.roles import Role
+from control_plane.insights import ingest as insights
 from control_plane.runtimelink.auth import runtime_tenant
 from control_plane.telemetry import embedded, pg
 from control_plane.telemetry.models import Heartbeat, Rollup
@@ -93,10 +94,11 @@ def _decode(body: bytes, tenant_id: UUID) -> Batch:
     return batch
 
 
-def _prepare(body: bytes, tenant_id: UUID) -> pg.Prepared:
+def _prepare(body: bytes, tenant_id: UUID) -> tuple[pg.Prepared, list[insights.Found]]:
     batch = _decode(body, tenant_id)
     events = distinct_events(batch.events)
-    return pg.prepare(batch.runtime, len(batch.events), events, datetime.now(UTC).date())
+    prepared = pg.prepare(batch.runtime, len(batch.events), events, datetime.now(UTC).date())
+    return prepared, insights.collect(events, tenant_id)
 
 
 def _refold(
@@ -111,7 +113,8 @@ def _refold(
 
 async def ingest(db: Database, principal: Principal, body: bytes) -> IngestResult:
     """Store a runtime's batch: each event once, whatever the retries, and roll up only the
-    events stored now, in the same transaction."""
+    events stored now, in the same transaction. The batch's insights are upserted with it
+    (all of them, new events or not: an insight is stored once, at its highest count)."""
     tenant_id, partner_id = runtime_tenant(principal)
     if not db.is_postgres:
         with collector_paused():
@@ -120,7 +123,7 @@ async def ingest(db: Database, principal: Principal, body: bytes) -> IngestResul
         return await _ingest_embedded(db, principal, tenant_id, partner_id, decoded)
     # The decoded events die inside _prepare, before the first round trip.
     with collector_paused():
-        batch = _prepare(body, tenant_id)
+        batch, found = _prepare(body, tenant_id)
     partner_id = partner_id or await _tenant_partner(db, principal, tenant_id)
     horizon = await pg.ensure_partitions(db, batch.days)
     rollups, beat, expired = batch.rollups, batch.heartbeat, 0
@@ -135,6 +138,7 @@ async def ingest(db: Database, principal: Principal, body: bytes) -> IngestResul
             await pg.upsert_rollups(conn, tenant_id, partner_id, rollups)
             if beat is not None:
                 await pg.upsert_heartbeat(conn, tenant_id, partner_id, batch.runtime, beat)
+        await insights.record(session, tenant_id, partner_id, found)
     return IngestResult(
         accepted=accepted, duplicates=batch.sent - accepted - expired, expired=expired
     )
@@ -150,6 +154,7 @@ async def _ingest_embedded(
             await embedded.upsert_rollups(session, tenant_id, partner_id, by_granularity(new))
             if (beat := latest_heartbeat(new)) is not None:
                 await embedded.upsert_heartbeat(session, tenant_id, partner_id, batch.runtime, beat)
+        await insights.record(session, tenant_id, partner_id, insights.collect(events, tenant_id))
     return IngestResult(
         accepted=len(new), duplicates=len(batch.events) - len(new) - expired, expired=expired
     )
@@ -167,7 +172,7 @@ async def _tenant_partner(db: Database, principal: Principal, tenant_id: UUID) -
 # --- reads ------------------------------------------------------------------------------
 
 
-async def _readable(ctx: Ctx, tenant_id: UUID) -> None:
+async def readable_tenant(ctx: Ctx, tenant_id: UUID) -> None:
     """404 for a tenant the caller cannot see; 403 for one it sees without a reader role."""
     tenant = await read_tenant(ctx, tenant_id)
     node = {"partner_id": tenant["partner_id"], "tenant_id": tenant_id}
@@ -242,7 +247,7 @@ async def rollups(
     now: datetime | None = None,
 ) -> Rollups:
     """A tenant's rollup buckets starting in [since, until), oldest first."""
-    await _readable(ctx, tenant_id)
+    await readable_tenant(ctx, tenant_id)
     since, until = _window(granularity, since, until, now or datetime.now(UTC))
     stmt = (
         select(Rollup)
@@ -268,7 +273,7 @@ async def rollups(
 
 
 async def heartbeat(ctx: Ctx, tenant_id: UUID, *, now: datetime | None = None) -> HeartbeatOut:
-    await _readable(ctx, tenant_id)
+    await readable_tenant(ctx, tenant_id)
     row = await ctx.session.scalar(select(Heartbeat).where(Heartbeat.tenant_id == tenant_id))
     if row is None:
         return HeartbeatOut(tenant_id=tenant_id)

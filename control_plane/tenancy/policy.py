@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from control_plane.contracts.triage import TriageSettings
 from control_plane.errors import InvalidInput
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -50,6 +51,15 @@ def _merge(base: Any, override: Any) -> Any:
             merged[key] = _merge(base.get(key), value)
         return merged
     return copy.deepcopy(override)
+
+
+def triage_settings(effective: dict[str, Any]) -> TriageSettings | None:
+    """The triage settings a tenant's runtime gets: the merged partner and tenant fields
+    over the contract's defaults; None when neither level set any."""
+    layer = effective.get("triage")
+    if layer is None:
+        return None
+    return msgspec.convert(layer, TriageSettings)
 
 
 def settings_to_dict(settings: msgspec.Struct) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import msgspec
 
+from control_plane.contracts.triage import ModelKind
 from control_plane.tenancy.models import IsolationTier, PartnerKind, PartnerStatus, TenantStatus
 
 Slug = Annotated[
@@ -48,6 +49,19 @@ class SlaCalendar(Input):
     holidays: list[IsoDate] | None = None
 
 
+class TriageOverride(Input):
+    """Incident triage settings at one level of the tree: the contract's
+    :class:`~control_plane.contracts.triage.TriageSettings` (same names and bounds) with
+    every field optional. Only the fields given override the level above, so a tenant may
+    change one threshold and keep its partner's model, or restore a default its partner
+    changed (the contract type drops fields equal to its defaults when stored)."""
+
+    model: ModelKind | None = None
+    store_threshold: Annotated[int, msgspec.Meta(ge=2, le=1000)] | None = None
+    region_threshold: Annotated[int, msgspec.Meta(ge=2, le=10000)] | None = None
+    window_days: Annotated[int, msgspec.Meta(ge=1, le=365)] | None = None
+
+
 class PolicySettings(Input):
     """Settings inherited down the tree: partner defaults, tenant overrides."""
 
@@ -55,6 +69,9 @@ class PolicySettings(Input):
     quotas: dict[str, Annotated[int, msgspec.Meta(ge=0)]] | None = None
     plan: Literal["standard", "premium", "enterprise"] | None = None
     sla_calendar: SlaCalendar | None = None
+    #: Which triage model the tenant's runtime uses and when a recurring incident category
+    #: becomes an insight; unset at both levels, the runtime keeps its defaults.
+    triage: TriageOverride | None = None
 
 
 class PartnerCreate(Input):

@@ -1,4 +1,5 @@
-"""The NOC console's pages: the fleet grid, a tenant's drill-down, the alert queue."""
+"""The NOC console's pages: the fleet grid, a tenant's drill-down (with its insights),
+the alert queue."""
 
 from __future__ import annotations
 
@@ -16,12 +17,15 @@ from control_plane.health import noc
 from control_plane.health.assess import Status
 from control_plane.health.noc_routes import requires_noc
 from control_plane.health.series import RANGES, parse_range, tenant_series
+from control_plane.insights import service as insights
 from control_plane.rollouts.views import open_rollouts
 from control_plane.web import alerts
 from control_plane.web.render import SECURITY_HEADERS, page
 
 #: The runtime's replay API, named where the console cannot link to the runtime itself.
 REPLAY_PATH = "/api/v1/dead-letters/{id}/replay"
+#: Insights on a tenant's page (latest incident first); the API pages through all.
+RECENT_INSIGHTS = 10
 COLUMNS = (
     ("name", "Tenant"),
     ("partner", "Partner"),
@@ -102,6 +106,7 @@ async def tenant_page(
         tenant=drill,
         ranges=list(RANGES),
         alerts=queue,
+        insights=await insights.recent(ctx, tenant_id, limit=RECENT_INSIGHTS),
         replay_path=REPLAY_PATH,
         principal=ctx.principal,
     )

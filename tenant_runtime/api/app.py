@@ -28,7 +28,14 @@ from tenant_runtime.api.portal import STATIC, TEMPLATES, portal, portal_login, p
 from tenant_runtime.api.ports import RuntimePort
 from tenant_runtime.api.problems import EXCEPTION_HANDLERS
 from tenant_runtime.api.requests import RequestIdMiddleware, UsageMiddleware
-from tenant_runtime.api.routes import DeadLetterController, RunController, TaskController
+from tenant_runtime.api.routes import (
+    AiDecisionController,
+    DeadLetterController,
+    InsightController,
+    RunController,
+    TaskController,
+    TriageExampleController,
+)
 from tenant_runtime.api.system import healthz, readyz
 from tenant_runtime.secrets import SecretCache
 
@@ -139,6 +146,9 @@ def create_runtime_app(
             RunController,
             TaskController,
             DeadLetterController,
+            AiDecisionController,
+            TriageExampleController,
+            InsightController,
             receive_webhook,
             portal,
             portal_run,

@@ -1,5 +1,8 @@
 """The retailer portal: server-rendered pages (Jinja) for the inbox, runs and a run's timeline.
 
+A review task shows the text the model classified and its suggestion; a task opened after
+a recommendation shows the similar resolved cases and what resolved them.
+
 A browser holds the bearer token in ``sessionStorage`` (pasted, or obtained by signing in
 through ``POST /portal/login``, which relays to the control plane). A page requested
 without a token is the sign-in shell; its script then requests the same page again with
@@ -21,7 +24,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
 
-from tenant_runtime.api import queries
+from tenant_runtime.api import queries, triage
 from tenant_runtime.api.auth import Caller, TokenVerifier, bearer_token
 from tenant_runtime.api.brand import current_brand, inline_image
 from tenant_runtime.api.deps import runtime_of
@@ -70,19 +73,78 @@ def _text(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
+#: Context sections shown in blocks of their own, never as label/value lines.
+_SHOWN_APART = frozenset({"review", "advice"})
+
+
 def _facts(context: Any) -> list[tuple[str, str]]:
     """A task's context as label/value lines: what the run knew (its input, its vars)."""
     if not isinstance(context, dict):
         return []
     lines: list[tuple[str, str]] = []
-    for section in context.values():
-        if isinstance(section, dict):
+    for name, section in context.items():
+        if name not in _SHOWN_APART and isinstance(section, dict):
             lines += [(str(k).replace("_", " "), _text(v)) for k, v in sorted(section.items())]
     return lines
 
 
+def _percent(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return ""
+    return f"{round(value * 100)}%"
+
+
+def _flat(values: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested facts (a recommendation's context: the asset, the ticket) as readable lines."""
+    if not isinstance(values, dict):
+        return []
+    lines: list[tuple[str, str]] = []
+    for key, value in sorted(values.items()):
+        name = f"{prefix}{str(key).replace('_', ' ')}"
+        if isinstance(value, dict):
+            lines += _flat(value, f"{name} · ")
+        elif value not in (None, "", [], {}):
+            lines.append((name, _text(value)))
+    return lines
+
+
+def _advice(context: Any) -> list[dict[str, Any]]:
+    """What the run's recommend steps found, one block per step, shaped for reading."""
+    found = context.get("advice") if isinstance(context, dict) else None
+    if not isinstance(found, dict):
+        return []
+    blocks = []
+    for step_id, output in found.items():
+        if not isinstance(output, dict):
+            continue
+        similar = [c for c in output.get("similar") or [] if isinstance(c, dict)]
+        resolutions = [r for r in output.get("resolutions") or [] if isinstance(r, dict)]
+        blocks.append(
+            {
+                "step": _label(str(step_id)),
+                "similar": similar,
+                "resolutions": resolutions,
+                "searched": output.get("cases_searched"),
+                "facts": _flat(output.get("context")),
+            }
+        )
+    return blocks
+
+
 def _label(name: str) -> str:
     return name.replace("_", " ").capitalize()
+
+
+#: Words a triage label spells in capitals.
+_ACRONYMS = {"hvac": "HVAC", "pos": "POS", "it": "IT", "atm": "ATM", "cctv": "CCTV"}
+
+
+def _term(name: str) -> str:
+    """A triage label as people write it: ``pos_hardware`` is "POS hardware"."""
+    words = [_ACRONYMS.get(w, w) for w in name.split("_") if w]
+    if words and words[0] == words[0].lower():
+        words[0] = words[0].capitalize()
+    return " ".join(words)
 
 
 def _base(request: Request[Any, Any, Any], caller: Caller | None) -> dict[str, Any]:
@@ -113,7 +175,10 @@ def _base(request: Request[Any, Any, Any], caller: Caller | None) -> dict[str, A
         "pretty": _pretty,
         "text": _text,
         "facts": _facts,
+        "advice": _advice,
+        "percent": _percent,
         "label": _label,
+        "term": _term,
         "store_label": store_label,
         "workflow": workflow,
     }
@@ -145,13 +210,24 @@ async def portal(request: Request[Any, Any, Any]) -> Template:
     "/portal/runs/{run_id:uuid}", operation_id="portalRun", tags=["portal"], include_in_schema=False
 )
 async def portal_run(request: Request[Any, Any, Any], run_id: FromPath[UUID]) -> Template:
-    """One run's timeline."""
+    """One run's timeline, and the AI decisions made in it."""
     caller = await _caller(request)
     if caller is None:
         return _page("run.html", **_base(request, None))
     runtime = runtime_of(request)
-    detail = await queries.run_detail(runtime.engine.db, scope_of(caller, runtime.stores), run_id)
-    return _page("run.html", **_base(request, caller), run=detail)
+    scope = scope_of(caller, runtime.stores)
+    detail = await queries.run_detail(runtime.engine.db, scope, run_id)
+    audited = await triage.list_decisions(
+        runtime.engine.db,
+        scope,
+        run_id=run_id,
+        kind=None,
+        routed=None,
+        since=None,
+        limit=queries.MAX_LIMIT,
+        cursor=None,
+    )
+    return _page("run.html", **_base(request, caller), run=detail, decisions=audited.items[::-1])
 
 
 @post(

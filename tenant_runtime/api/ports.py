@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.contracts import dsl
 from control_plane.contracts.brand import Brand
@@ -17,9 +18,32 @@ from tenant_runtime.config import RuntimeSettings
 from tenant_runtime.secrets import SecretCache
 
 
+class TriagePort(Protocol):
+    async def learn(
+        self,
+        conn: AsyncConnection,
+        *,
+        target: str,
+        text: str,
+        label: str,
+        source: str,
+        actor: str,
+        now: datetime,
+        decision_id: UUID | None = None,
+    ) -> None:
+        """Upsert one labelled example of the tenant's (the latest label for a text wins)."""
+        ...
+
+
 class EnginePort(Protocol):
     @property
     def db(self) -> AsyncEngine: ...
+
+    @property
+    def clock(self) -> Callable[[], datetime]: ...
+
+    @property
+    def triage(self) -> TriagePort: ...
 
     async def decide(
         self,

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
+import msgspec
+import msgspec.inspect
 from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -102,20 +105,71 @@ def problem_response(request: Request[Any, Any, Any], error: ApiError) -> Respon
     )
 
 
-def _validation_detail(exc: ValidationException) -> str:
+def _inner(info: Any) -> Any:
+    """A field's type without its constraints, its list, or its None."""
+    while True:
+        if isinstance(info, msgspec.inspect.Metadata):
+            info = info.type
+        elif isinstance(info, msgspec.inspect.ListType):
+            info = info.item_type
+        elif isinstance(info, msgspec.inspect.UnionType):
+            kinds = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+            if len(kinds) != 1:
+                return info
+            info = kinds[0]
+        else:
+            return info
+
+
+def _body_field(request: Request[Any, Any, Any], key: str) -> Any:
+    """The type info of the body field named by ``key`` (``examples[0].label``), if any."""
+    handler = request.scope.get("route_handler")
+    body = getattr(getattr(handler, "parsed_data_field", None), "annotation", None)
+    if not isinstance(body, type) or not issubclass(body, msgspec.Struct):
+        return None
+    info: Any = msgspec.inspect.type_info(body)
+    for part in re.findall(r"[A-Za-z_]\w*", key):
+        info = _inner(info)
+        if not isinstance(info, msgspec.inspect.StructType):
+            return None
+        found = next((f for f in info.fields if f.encode_name == part), None)
+        if found is None:
+            return None
+        info = found.type
+    return info
+
+
+def _hint(request: Request[Any, Any, Any], key: str, message: str) -> str:
+    """What would be accepted, when the schema knows better than the validator said: the
+    choices of a refused enum value, the description of a pattern."""
+    info = _body_field(request, key)
+    if message.startswith("Invalid enum value"):
+        inner = _inner(info)
+        if isinstance(inner, msgspec.inspect.LiteralType):
+            return f"; give one of: {', '.join(map(str, inner.values))}"
+    if "matching regex" in message and isinstance(info, msgspec.inspect.Metadata):
+        described = (info.extra_json_schema or {}).get("description")
+        if described:
+            return f" ({described})"
+    return ""
+
+
+def _validation_detail(request: Request[Any, Any, Any], exc: ValidationException) -> str:
     parts = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             key, message = item.get("key"), str(item.get("message", ""))
             source = getattr(item.get("source"), "value", item.get("source"))
             where = f"{source} '{key}'" if source and key else (f"'{key}'" if key else "")
+            if key and source == "body":
+                message += _hint(request, str(key), message)
             parts.append(f"{where}: {message}" if where else message)
     return "; ".join(parts) or exc.detail
 
 
 def _from_http(request: Request[Any, Any, Any], exc: HTTPException) -> ApiError:
     if isinstance(exc, ValidationException):
-        return InvalidRequest(_validation_detail(exc))
+        return InvalidRequest(_validation_detail(request, exc))
     if isinstance(exc, NotAuthorizedException):
         return Unauthorized(exc.detail or "a valid bearer token is required")
     if isinstance(exc, PermissionDeniedException):

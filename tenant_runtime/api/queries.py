@@ -34,7 +34,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 RUN_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled")
 TASK_STATUSES = ("open", "done", "expired", "cancelled", "any")
-TASK_KINDS = ("approval", "checklist")
+TASK_KINDS = ("approval", "checklist", "review")
 
 _RUN_COLUMNS = [
     runs.c.id,
@@ -66,7 +66,7 @@ def check_choice(name: str, value: str | None, allowed: Sequence[str]) -> None:
         raise InvalidInput(f"{name} {value!r} is not one of: {', '.join(allowed)}")
 
 
-async def _page(
+async def fetch_page(
     conn: AsyncConnection, stmt: Select[Any], id_column: Any, limit: int, cursor: str | None
 ) -> tuple[Sequence[Any], str | None]:
     if not 1 <= limit <= MAX_LIMIT:
@@ -80,15 +80,15 @@ async def _page(
     return rows, None
 
 
-def _utc(value: Any) -> Any:
+def utc(value: Any) -> Any:
     """Stored times are UTC; SQLite hands them back without their zone."""
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
 
 
-def _convert(row: Any, schema: type[Any]) -> Any:
-    return msgspec.convert({str(k): _utc(v) for k, v in row._mapping.items()}, schema)
+def convert(row: Any, schema: type[Any]) -> Any:
+    return msgspec.convert({str(k): utc(v) for k, v in row._mapping.items()}, schema)
 
 
 # --- runs --------------------------------------------------------------------------------
@@ -114,8 +114,8 @@ async def list_runs(
     if stores is not None:
         stmt = stmt.where(runs.c.store.in_(stores))
     async with db.connect() as conn:
-        rows, nxt = await _page(conn, stmt, runs.c.id, limit, cursor)
-    return schemas.Page(items=[_convert(r, schemas.Run) for r in rows], next_cursor=nxt)
+        rows, nxt = await fetch_page(conn, stmt, runs.c.id, limit, cursor)
+    return schemas.Page(items=[convert(r, schemas.Run) for r in rows], next_cursor=nxt)
 
 
 async def get_run(db: AsyncEngine, scope: Scope, run_id: UUID) -> schemas.Run:
@@ -125,7 +125,7 @@ async def get_run(db: AsyncEngine, scope: Scope, run_id: UUID) -> schemas.Run:
         ).first()
     if row is None:
         raise NotFound(f"run {run_id} does not exist")
-    result: schemas.Run = _convert(row, schemas.Run)
+    result: schemas.Run = convert(row, schemas.Run)
     return result
 
 
@@ -202,24 +202,24 @@ async def run_detail(db: AsyncEngine, scope: Scope, run_id: UUID) -> schemas.Run
             visit=s.visit,
             status=s.status,
             attempt=s.attempt,
-            created_at=_utc(s.created_at),
-            due_at=_utc(s.due_at),
-            finished_at=_utc(s.finished_at),
+            created_at=utc(s.created_at),
+            due_at=utc(s.due_at),
+            finished_at=utc(s.finished_at),
             error=s.error,
             output=s.output,
         )
         for s in step_rows
     ]
-    base = _convert(row, schemas.Run)
+    base = convert(row, schemas.Run)
     return schemas.RunDetail(
         **{f: getattr(base, f) for f in schemas.Run.__struct_fields__},
         params=row.params or {},
         vars=row.vars or {},
         steps=timeline,
-        tasks=[_convert(t, schemas.Task) for t in task_rows],
-        waits=[_convert(w, schemas.Wait) for w in wait_rows],
-        notifications=[_convert(n, schemas.Notification) for n in notes],
-        dead_letters=[_convert(d, schemas.DeadLetter) for d in dead],
+        tasks=[convert(t, schemas.Task) for t in task_rows],
+        waits=[convert(w, schemas.Wait) for w in wait_rows],
+        notifications=[convert(n, schemas.Notification) for n in notes],
+        dead_letters=[convert(d, schemas.DeadLetter) for d in dead],
     )
 
 
@@ -243,8 +243,8 @@ async def list_tasks(
     if kind:
         stmt = stmt.where(tasks.c.kind == kind)
     async with db.connect() as conn:
-        rows, nxt = await _page(conn, stmt, tasks.c.id, limit, cursor)
-    return schemas.Page(items=[_convert(r, schemas.Task) for r in rows], next_cursor=nxt)
+        rows, nxt = await fetch_page(conn, stmt, tasks.c.id, limit, cursor)
+    return schemas.Page(items=[convert(r, schemas.Task) for r in rows], next_cursor=nxt)
 
 
 async def get_task(db: AsyncEngine, scope: Scope, task_id: UUID) -> schemas.Task:
@@ -255,7 +255,7 @@ async def get_task(db: AsyncEngine, scope: Scope, task_id: UUID) -> schemas.Task
         ).first()
     if row is None:
         raise NotFound(f"task {task_id} does not exist")
-    result: schemas.Task = _convert(row, schemas.Task)
+    result: schemas.Task = convert(row, schemas.Task)
     return result
 
 
@@ -291,8 +291,8 @@ async def list_dead_letters(
         )
         stmt = stmt.where(condition)
     async with db.connect() as conn:
-        rows, nxt = await _page(conn, stmt, dead_letters.c.id, limit, cursor)
-    return schemas.Page(items=[_convert(r, schemas.DeadLetter) for r in rows], next_cursor=nxt)
+        rows, nxt = await fetch_page(conn, stmt, dead_letters.c.id, limit, cursor)
+    return schemas.Page(items=[convert(r, schemas.DeadLetter) for r in rows], next_cursor=nxt)
 
 
 async def get_dead_letter(db: AsyncEngine, dead_letter_id: UUID) -> schemas.DeadLetter:
@@ -302,5 +302,5 @@ async def get_dead_letter(db: AsyncEngine, dead_letter_id: UUID) -> schemas.Dead
         ).first()
     if row is None:
         raise NotFound(f"dead letter {dead_letter_id} does not exist")
-    result: schemas.DeadLetter = _convert(row, schemas.DeadLetter)
+    result: schemas.DeadLetter = convert(row, schemas.DeadLetter)
     return result

@@ -1,14 +1,16 @@
-"""JSON routes: runs, the task inbox, dead letters. Each parses, calls one function, answers."""
+"""JSON routes: runs, the task inbox, dead letters, the AI decision audit, the tenant's
+triage examples and insights. Each parses, calls one function, answers."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Response, delete, get, post
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
-from tenant_runtime.api import queries, schemas, service
+from tenant_runtime.api import queries, schemas, service, triage
 from tenant_runtime.api.auth import requires_actor, requires_admin, requires_tenant_wide
 from tenant_runtime.api.deps import AuthedRequest, runtime_of, scope_for
 from tenant_runtime.api.scope import store_names
@@ -93,7 +95,12 @@ class TaskController(Controller):
         status: Annotated[
             str, QueryParameter(description="open (default), done, cancelled or any")
         ] = "open",
-        kind: Annotated[str | None, QueryParameter(description="approval or checklist")] = None,
+        kind: Annotated[
+            str | None,
+            QueryParameter(
+                description="approval, checklist or review (an unsure AI classification)"
+            ),
+        ] = None,
         limit: Limit = queries.DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> schemas.Page[schemas.Task]:
@@ -115,6 +122,9 @@ class TaskController(Controller):
         operation_id="decideTask",
         guards=[requires_actor],
         status_code=200,
+        description="approval: approved | rejected with the form's answers; checklist: "
+        'submitted with {item_id: {"ok": bool, "evidence": ...}}; review: reviewed with '
+        '{"label": one of the form\'s options} (confirmed and corrected must fit the label).',
     )
     async def decide(
         self,
@@ -162,3 +172,127 @@ class DeadLetterController(Controller):
         self, request: AuthedRequest, dead_letter_id: FromPath[UUID]
     ) -> schemas.Replayed:
         return await service.replay(runtime_of(request), dead_letter_id)
+
+
+#: An import of 1000 examples of up to 2000 characters exceeds the API's usual body limit.
+IMPORT_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class AiDecisionController(Controller):
+    path = "/api/v1/ai/decisions"
+    tags = ["ai"]
+
+    @get(
+        "/",
+        operation_id="listAiDecisions",
+        description="The audit of the AI decisions in runs the caller may see, newest first.",
+    )
+    async def list_(
+        self,
+        request: AuthedRequest,
+        run_id: FromQuery[UUID | None] = None,
+        kind: Annotated[
+            str | None, QueryParameter(description=", ".join(triage.DECISION_KINDS))
+        ] = None,
+        routed: Annotated[str | None, QueryParameter(description=", ".join(triage.ROUTES))] = None,
+        since: Annotated[
+            datetime | None,
+            QueryParameter(description="made at or after this ISO 8601 moment (UTC if no zone)"),
+        ] = None,
+        limit: Limit = queries.DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> schemas.Page[schemas.AiDecision]:
+        return await triage.list_decisions(
+            runtime_of(request).engine.db,
+            scope_for(request),
+            run_id=run_id,
+            kind=kind,
+            routed=routed,
+            since=since,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    @get("/{decision_id:uuid}", operation_id="getAiDecision")
+    async def get_(self, request: AuthedRequest, decision_id: FromPath[UUID]) -> schemas.AiDecision:
+        return await triage.get_decision(
+            runtime_of(request).engine.db, scope_for(request), decision_id
+        )
+
+
+class TriageExampleController(Controller):
+    path = "/api/v1/triage/examples"
+    tags = ["triage"]
+    guards = [requires_tenant_wide]
+
+    @get("/", operation_id="listTriageExamples", description="The tenant's own labelled texts.")
+    async def list_(
+        self,
+        request: AuthedRequest,
+        target: Annotated[str | None, QueryParameter(description="category or priority")] = None,
+        source: Annotated[str | None, QueryParameter(description="review or import")] = None,
+        label: FromQuery[str | None] = None,
+        limit: Limit = queries.DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> schemas.Page[schemas.TriageExample]:
+        return await triage.list_examples(
+            runtime_of(request).engine.db,
+            target=target,
+            source=source,
+            label=label,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    @post(
+        "/",
+        operation_id="importTriageExamples",
+        guards=[requires_admin],
+        status_code=200,
+        request_max_body_size=IMPORT_MAX_BODY_BYTES,
+        description="Teach the tenant's model 1-1000 labelled texts; the latest label for a "
+        "text wins. Answers what changed, and any label the model did not know before.",
+    )
+    async def import_(
+        self, request: AuthedRequest, data: JSONBody[schemas.ExamplesImport]
+    ) -> schemas.ExamplesImported:
+        return await triage.import_examples(runtime_of(request).engine, request.user, data)
+
+    @delete("/{example_id:uuid}", operation_id="deleteTriageExample", guards=[requires_admin])
+    async def delete_(self, request: AuthedRequest, example_id: FromPath[UUID]) -> None:
+        await triage.delete_example(runtime_of(request).engine.db, example_id)
+
+
+class InsightController(Controller):
+    path = "/api/v1/insights"
+    tags = ["triage"]
+    guards = [requires_tenant_wide]
+
+    @get(
+        "/",
+        operation_id="listInsights",
+        description="Recurring incident patterns at a store or across a region, newest first.",
+    )
+    async def list_(
+        self,
+        request: AuthedRequest,
+        # Not ``scope``: Litestar reserves that name for the ASGI scope.
+        insight_scope: Annotated[
+            str | None, QueryParameter(query="scope", description="store or region")
+        ] = None,
+        label: FromQuery[str | None] = None,
+        since: Annotated[
+            datetime | None,
+            QueryParameter(description="latest incident at or after this ISO 8601 moment"),
+        ] = None,
+        limit: Limit = queries.DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> schemas.Page[schemas.Insight]:
+        return await triage.list_insights(
+            runtime_of(request).engine.db,
+            scope=insight_scope,
+            label=label,
+            since=since,
+            limit=limit,
+            cursor=cursor,
+        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -12,6 +12,19 @@ T = TypeVar("T")
 
 TemplateId = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$")]
 StoreName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+#: What a triage model predicts.
+Target = Literal["category", "priority"]
+TriageLabel = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[a-z][a-z0-9_]{1,62}$",
+        description="a lower-case letter, then 1-62 lower-case letters, digits or "
+        "underscores: refrigeration, building_plumbing",
+    ),
+]
+ExampleText = Annotated[str, msgspec.Meta(min_length=3, max_length=2000)]
+#: How many examples one import may carry.
+MAX_EXAMPLES = 1000
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -26,11 +39,25 @@ class RunCreate(Input):
 
 
 class DecisionCreate(Input):
-    #: approved | rejected for an approval; submitted for a checklist.
+    #: approved | rejected for an approval; submitted for a checklist; reviewed (or
+    #: confirmed | corrected, which must fit the label) for a review.
     decision: Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
     comment: Annotated[str, msgspec.Meta(max_length=4000)] | None = None
     #: Approval: the form's fields. Checklist: {item_id: {"ok": bool, "evidence": ...}}.
+    #: Review: {"label": one of the task's labels} (the suggestion when left out).
     answers: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ExampleCreate(Input):
+    text: ExampleText
+    label: TriageLabel
+
+
+class ExamplesImport(Input):
+    """Labelled texts that teach the tenant's model; the latest label for a text wins."""
+
+    target: Target
+    examples: Annotated[list[ExampleCreate], msgspec.Meta(min_length=1, max_length=MAX_EXAMPLES)]
 
 
 class Page(msgspec.Struct, Generic[T]):
@@ -151,3 +178,93 @@ class HookAccepted(msgspec.Struct):
     id: str
     accepted: bool = True
     duplicate: bool = False
+
+
+class AiDecision(msgspec.Struct, kw_only=True):
+    """One audited AI decision: what the model was given, what it said, where it routed
+    the run and, for a review, what the person decided."""
+
+    id: UUID
+    run_id: UUID
+    step_row_id: UUID
+    step_id: str
+    template_id: str
+    template_version: str
+    store: str | None
+    #: classify | recommend
+    kind: str
+    #: category | priority (classify)
+    target: str | None
+    #: SHA-256 of ``text``, the text the model was given.
+    input_hash: str
+    text: str
+    model: str
+    model_version: str
+    #: The model's label (classify); the label the cases were filtered by (recommend).
+    label: str | None
+    confidence: float | None
+    threshold: float | None
+    #: auto | review | advice
+    routed: str
+    #: The review task (routed review).
+    task_id: UUID | None
+    #: confirmed | corrected once a person reviewed it; null before (and when not asked).
+    decision: str | None
+    final_label: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    #: What else the model produced (a recommendation's cases and their similarity).
+    detail: dict[str, Any]
+    created_at: datetime
+
+
+class TriageExample(msgspec.Struct, kw_only=True):
+    id: UUID
+    target: str
+    input_hash: str
+    text: str
+    label: str
+    #: review (a person's answer to a review task) | import
+    source: str
+    #: The AI decision a review example came from.
+    decision_id: UUID | None
+    created_by: str
+    created_at: datetime
+
+
+class ExamplesImported(msgspec.Struct, kw_only=True):
+    target: str
+    received: int
+    #: Texts the tenant had no example of.
+    created: int
+    #: Texts it had with another label: the new one replaces it.
+    relabelled: int
+    #: Texts it had with this label already: left as they were.
+    unchanged: int
+    #: Texts given more than once in this import: the last label given counts.
+    repeated: int
+    #: Labels neither the platform's examples nor the tenant's had before: a typo?
+    new_labels: list[str]
+
+
+class Insight(msgspec.Struct, kw_only=True):
+    """A recurring pattern: ``count`` incidents labelled ``label`` at one store (or across
+    one region) within ``window_days``."""
+
+    id: str
+    #: store | region
+    scope: str
+    #: The store or region, as the runtime names it.
+    subject: str
+    label: str
+    count: int
+    threshold: int
+    window_days: int
+    first_at: datetime
+    last_at: datetime
+    #: The newest incidents: run_id, store, at, text, routed.
+    evidence: list[dict[str, Any]]
+    #: Who was told (an address), when anyone was.
+    notified: str | None
+    raised_at: datetime
+    updated_at: datetime

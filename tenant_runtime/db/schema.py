@@ -7,6 +7,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -246,3 +247,104 @@ notifications = Table(
 )
 Index("ix_notifications_run", notifications.c.run_id)
 Index("ix_notifications_due", notifications.c.next_attempt_at)
+
+# --- incident triage (r0004) -------------------------------------------------------------
+
+ai_decisions = Table(
+    "ai_decisions",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("run_id", Uuid, nullable=False),
+    #: One decision per step visit: a redelivered step finds its decision already made.
+    Column("step_row_id", Uuid, nullable=False, unique=True),
+    Column("step_id", String(64), nullable=False),
+    Column("template_id", String(64), nullable=False),
+    Column("template_version", String(64), nullable=False),
+    Column("store", String(64)),
+    #: classify | recommend
+    Column("kind", String(16), nullable=False),
+    #: category | priority (classify)
+    Column("target", String(16)),
+    #: SHA-256 of the text the model was given, and the text itself.
+    Column("input_hash", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("model", String(64), nullable=False),
+    #: The trained model: its version and a digest of the examples it learnt from.
+    Column("model_version", String(64), nullable=False),
+    #: The model's label and confidence (classify); the label filter (recommend).
+    Column("label", String(64)),
+    Column("confidence", Float),
+    Column("threshold", Float),
+    #: auto (at or above the threshold) | review (a person decides) | advice (recommend)
+    Column("routed", String(8), nullable=False),
+    Column("task_id", Uuid),
+    #: The person's decision on a review: confirmed | corrected, the label they chose.
+    Column("decision", String(16)),
+    Column("final_label", String(64)),
+    Column("decided_by", String(255)),
+    Column("decided_at", Time),
+    #: What else the model produced (a recommendation's cases and their similarity).
+    Column("detail", Json, nullable=False),
+    Column("created_at", Time, nullable=False),
+)
+Index("ix_ai_decisions_created", ai_decisions.c.created_at)
+Index("ix_ai_decisions_pattern", ai_decisions.c.kind, ai_decisions.c.target, ai_decisions.c.store)
+
+triage_examples = Table(
+    "triage_examples",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    #: category | priority
+    Column("target", String(16), nullable=False),
+    Column("input_hash", String(64), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("label", String(64), nullable=False),
+    #: review (a person's decision on a review task) | import (uploaded)
+    Column("source", String(16), nullable=False),
+    Column("decision_id", Uuid),
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", Time, nullable=False),
+)
+#: The latest label for a text wins: one example per target and text.
+Index(
+    "uq_triage_examples_text", triage_examples.c.target, triage_examples.c.input_hash, unique=True
+)
+
+triage_cases = Table(
+    "triage_cases",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("run_id", Uuid, nullable=False, unique=True),
+    Column("template_id", String(64), nullable=False),
+    Column("store", String(64)),
+    Column("text", Text, nullable=False),
+    Column("label", String(64)),
+    #: open (its run goes on) | resolved (the run succeeded) | unresolved
+    Column("status", String(16), nullable=False),
+    #: The step's ``outcome`` values and ``resolution`` line, as the run ended.
+    Column("outcome", Json, nullable=False),
+    Column("resolution", Text),
+    Column("created_at", Time, nullable=False),
+    Column("resolved_at", Time),
+)
+Index("ix_triage_cases_resolved", triage_cases.c.status, triage_cases.c.label)
+
+insights = Table(
+    "insights",
+    metadata,
+    #: scope:subject:label:<first incident's run id>: one insight per pattern and window.
+    Column("id", String(200), primary_key=True),
+    #: store | region
+    Column("scope", String(8), nullable=False),
+    Column("subject", String(64), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("threshold", Integer, nullable=False),
+    Column("window_days", Integer, nullable=False),
+    Column("first_at", Time, nullable=False),
+    Column("last_at", Time, nullable=False),
+    Column("evidence", Json, nullable=False),
+    Column("notified", String(320)),
+    Column("raised_at", Time, nullable=False),
+    Column("updated_at", Time, nullable=False),
+)

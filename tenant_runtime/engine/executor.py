@@ -1,10 +1,11 @@
 """Executing steps: claim (committed before any side effect), act, then complete under the
 fence, writing what comes next in the same transaction and ringing for it after commit.
 
-Automatic kinds (call, set, decide, emit, notify, compensate) finish in one go. Human
-kinds (approval, checklist), waits and parallel steps *park*: the step waits, and a
-decision (:meth:`Engine.decide`), an event (:meth:`Engine.ingest`), a timer
-(:meth:`Engine.tick`) or the last branch to finish resumes it.
+Automatic kinds (call, set, decide, emit, notify, compensate, recommend) finish in one
+go. Human kinds (approval, checklist), waits and parallel steps *park*: the step waits,
+and a decision (:meth:`Engine.decide`), an event (:meth:`Engine.ingest`), a timer
+(:meth:`Engine.tick`) or the last branch to finish resumes it. A classify step finishes
+in one go when its model is confident enough, and parks on a review task when not.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from control_plane.contracts import compat, dsl, expressions, uuid7
 from control_plane.contracts.validate import seconds
 from tenant_runtime.db.schema import (
+    ai_decisions,
     branches,
     dead_letters,
     events,
@@ -42,16 +44,19 @@ from tenant_runtime.db.schema import (
     steps,
     tasks,
     template_specs,
+    triage_cases,
     waits,
 )
 from tenant_runtime.engine import human, state
 from tenant_runtime.engine.directory import Directory
 from tenant_runtime.mailer import mailed
+from tenant_runtime.triage.service import Triage
 
 
 class CallFailed(Exception):
     """A step failed; ``kind`` is what a step's ``retry_on`` matches: timeout, connection,
-    5xx, 429, 409 (retryable when listed), or 4xx, expression, unbound (never retried)."""
+    5xx, 429, 409 (retryable when listed), or 4xx, expression, unbound, model (never
+    retried)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
@@ -100,6 +105,8 @@ class Plan:
     template: dsl.Template
     steps: dict[str, dsl.Step] = field(default_factory=dict)
     parent: dict[str, dsl.ParallelStep] = field(default_factory=dict)
+    #: The main flow's recommend steps: their cases close when the run ends.
+    recommends: list[dsl.RecommendStep] = field(default_factory=list)
 
     @classmethod
     def of(cls, template: dsl.Template) -> Plan:
@@ -114,6 +121,7 @@ class Plan:
                     index(step.steps, step)
 
         index(template.steps, None)
+        plan.recommends = [s for s in template.steps if isinstance(s, dsl.RecommendStep)]
         return plan
 
 
@@ -122,6 +130,9 @@ UNBOUND_ATTEMPTS = 30
 
 #: Database-only steps one worker executes in one transaction before ringing for the rest.
 INLINE_STEPS = 64
+#: Kinds whose work happens outside a transaction, after their claim has committed: calls
+#: to other systems, and models that take a while to train or to search.
+OUTSIDE_TRANSACTION = (dsl.CallStep, dsl.CompensateStep, dsl.ClassifyStep, dsl.RecommendStep)
 
 # Statements of the hot path, built once (SQLAlchemy reuses their compiled forms).
 _RUN_STEPS = (
@@ -250,6 +261,10 @@ class Outcome:
     decided: str | None = None
     wait: dict[str, Any] | None = None
     items: list[Any] | None = None
+    #: An AI decision to audit (classify, recommend), written with the step's outcome.
+    decision: dict[str, Any] | None = None
+    #: A case a recommend step opens; it is resolved when the run succeeds.
+    case: dict[str, Any] | None = None
 
 
 class Engine:
@@ -264,8 +279,11 @@ class Engine:
         clock: Callable[[], datetime] | None = None,
         rng: random.Random | None = None,
         ring: Callable[[list[UUID]], None] | None = None,
+        triage: Triage | None = None,
     ) -> None:
         self.db = db
+        #: The tenant's triage models and the cases they recommend from.
+        self.triage = triage or Triage(db)
         self.connectors = connectors
         self.directory = directory or Directory()
         self.worker = worker
@@ -426,17 +444,21 @@ class Engine:
         while pending is not None:
             claim, step = pending, ctx.plan.steps[pending.step_id]
             began = time.monotonic()
+            data = await self._data(ctx, claim.branch, claim.step_id)
             try:
-                outcome = await self._act(
-                    step, await self._data(ctx, claim.branch, claim.step_id), claim
-                )
+                outcome = await self._act(step, data, claim, ctx.plan)
             except CallFailed as failure:
                 async with self._unit() as u:
                     await self._failed(u, ctx.plan, step, claim, failure)
                 return True
             async with self._unit() as u:
+                if outcome.task is not None:  # an unsure classification: a person reviews
+                    if await state.park(u.conn, claim):
+                        await self._park(u, ctx.plan, step, claim, outcome, data)
+                    return True
                 if not await state.complete(u.conn, claim, output=outcome.output, now=u.now):
                     return True  # a newer attempt owns the step now
+                await self._audit(u, ctx.plan, claim, outcome, data)
                 u.step_event(ctx.plan, claim, "succeeded", int((time.monotonic() - began) * 1000))
                 pending = await self._after(u, ctx, claim, outcome)
                 if pending is not None:
@@ -449,11 +471,11 @@ class Engine:
         or the end. A planned step that runs here is written once, already done."""
         for _ in range(INLINE_STEPS):
             step = ctx.plan.steps[claim.step_id]
-            if isinstance(step, dsl.CallStep | dsl.CompensateStep):
+            if isinstance(step, OUTSIDE_TRANSACTION):
                 return await self._written(u, claim)
             try:
                 data = await self._data(ctx, claim.branch, claim.step_id)
-                outcome = await self._act(step, data, claim)
+                outcome = await self._act(step, data, claim, ctx.plan)
             except CallFailed as failure:
                 await self._failed(u, ctx.plan, step, await self._written(u, claim), failure)
                 return None
@@ -550,7 +572,9 @@ class Engine:
             data[ctx.plan.parent[step_id].alias] = ctx.items[branch]
         return data
 
-    async def _act(self, step: dsl.Step, data: dict[str, Any], claim: state.Claim) -> Outcome:
+    async def _act(
+        self, step: dsl.Step, data: dict[str, Any], claim: state.Claim, plan: Plan
+    ) -> Outcome:
         if isinstance(step, dsl.CallStep):
             payload = _eval_map(step.input, data)
             key = _call_key(claim.run_id, claim.branch, step.id, claim.visit)
@@ -597,7 +621,37 @@ class Engine:
                 auto = step.auto_decision
                 if auto is not None and _eval(auto.when, data) is True:
                     decided = auto.decision
-            return Outcome(task=human.task_for(step, data, title), decided=decided)
+            task = human.task_for(step, data, title, _advice(plan, data))
+            return Outcome(task=task, decided=decided)
+        if isinstance(step, dsl.ClassifyStep):
+            return await self._classify(step, data, plan)
+        if isinstance(step, dsl.RecommendStep):
+            text = _text(_eval(step.text, data))
+            label = _text(_eval(step.label, data)) if step.label else None
+            context = _eval_map(step.context, data)
+            try:
+                package = await self.triage.recommend(text, label, step.limit)
+            except Exception as exc:
+                raise CallFailed("model", f"the recommendation failed: {exc}") from exc
+            output = {**package, "label": label, "context": context}
+            decision: dict[str, Any] = {
+                "kind": "recommend",
+                "text": text,
+                "input_hash": package["input_hash"],
+                "model": package["model"],
+                "model_version": package["model_version"],
+                "label": label,
+                "routed": "advice",
+                "detail": {
+                    "similar": [
+                        {"run_id": c["run_id"], "similarity": c["similarity"]}
+                        for c in package["similar"]
+                    ],
+                    "cases_searched": package["cases_searched"],
+                },
+            }
+            case = {"text": text, "label": label}
+            return Outcome(output=output, next=step.next, decision=decision, case=case)
         if isinstance(step, dsl.WaitStep):
             correlation = (
                 str(_eval(step.event.correlation, data)) if step.event is not None else None
@@ -611,6 +665,88 @@ class Engine:
                 return Outcome(output=_joined([]), next=step.next)
             return Outcome(items=items)
         raise CallFailed("unsupported", f"step kind {type(step).__name__} cannot run here")
+
+    async def _classify(self, step: dsl.ClassifyStep, data: dict[str, Any], plan: Plan) -> Outcome:
+        """The model's label routes the run when it is confident enough; otherwise a person
+        reviews its suggestion (the step parks on a review task)."""
+        text = _text(_eval(step.text, data)).strip()
+        if not text:
+            raise CallFailed("expression", f"{step.text!r}: the text to classify is empty")
+        try:
+            verdict = await self.triage.classify(step.target, text)
+        except Exception as exc:  # a model that cannot train or load: the step fails
+            raise CallFailed("model", f"the {step.target} model failed: {exc}") from exc
+        routed = "auto" if verdict.confidence >= step.threshold else "review"
+        output = {
+            "label": verdict.label,
+            "confidence": verdict.confidence,
+            "threshold": step.threshold,
+            "routed": routed,
+            "suggestion": verdict.label,
+            "model": verdict.model,
+            "model_version": verdict.model_version,
+            "input_hash": verdict.input_hash,
+        }
+        decision: dict[str, Any] = {
+            "kind": "classify",
+            "target": step.target,
+            "text": text,
+            "input_hash": verdict.input_hash,
+            "model": verdict.model,
+            "model_version": verdict.model_version,
+            "label": verdict.label,
+            "confidence": verdict.confidence,
+            "threshold": step.threshold,
+            "routed": routed,
+            "detail": {},
+        }
+        if routed == "auto":
+            return Outcome(output=output, next=step.next, decision=decision)
+        title = str(_eval(step.title, data)) if step.title else None
+        review = {**output, "text": text, "labels": verdict.labels, "target": step.target}
+        task = human.task_for(step, data, title, _advice(plan, data), review)
+        return Outcome(task=task, decision=decision)
+
+    async def _audit(
+        self,
+        u: Unit,
+        plan: Plan,
+        claim: state.Claim,
+        outcome: Outcome,
+        data: dict[str, Any],
+        task_id: UUID | None = None,
+    ) -> None:
+        """Write the AI decision a step made (and the case a recommendation opened), in
+        the transaction that completes or parks the step."""
+        store = data["run"]["store"] or None
+        if outcome.decision is not None:
+            await u.conn.execute(
+                _insert_ignore(u.conn, ai_decisions).values(
+                    id=uuid7(),
+                    run_id=claim.run_id,
+                    step_row_id=claim.step_row_id,
+                    step_id=claim.step_id,
+                    template_id=plan.template.id,
+                    template_version=plan.template.version,
+                    store=store,
+                    task_id=task_id,
+                    created_at=u.now,
+                    **outcome.decision,
+                )
+            )
+        if outcome.case is not None:
+            await u.conn.execute(
+                _insert_ignore(u.conn, triage_cases).values(
+                    id=uuid7(),
+                    run_id=claim.run_id,
+                    template_id=plan.template.id,
+                    store=store,
+                    status="open",
+                    outcome={},
+                    created_at=u.now,
+                    **outcome.case,
+                )
+            )
 
     async def _record(self, u: Unit, run_id: UUID, outcome: Outcome) -> None:
         """Write what an automatic step produced: variables, an event, a notification."""
@@ -702,8 +838,12 @@ class Engine:
         row = await state.finish_run(u.conn, run_id, status=status, now=u.now, error=error)
         if row is not None:
             data: dict[str, Any] = {"category": plan.template.category}
-            if plan.template.metrics:
-                data["metrics"] = await self._metrics(u, plan, run_id, ctx)
+            if plan.template.metrics or plan.recommends:
+                final = await self._final_data(u, run_id, ctx)
+                if plan.template.metrics:
+                    data["metrics"] = _figures(plan.template.metrics, final)
+                for step in plan.recommends:
+                    await self._close_case(u, run_id, step, final, status == "succeeded")
             u.event(
                 "run.finished",
                 run_id=run_id,
@@ -715,11 +855,8 @@ class Engine:
                 data=data,
             )
 
-    async def _metrics(
-        self, u: Unit, plan: Plan, run_id: UUID, ctx: RunContext | None
-    ) -> dict[str, Any]:
-        """The template's business figures, once, as the run ends (for the SLA reports);
-        a figure whose expression fails here (a step that never ran) is left out."""
+    async def _final_data(self, u: Unit, run_id: UUID, ctx: RunContext | None) -> dict[str, Any]:
+        """What the expressions evaluated as a run ends see: its main flow as it ended."""
         if ctx is None:
             ctx = await self._context(u.conn, run_id)
             for done in u.done:  # database-only steps of this transaction, not written yet
@@ -728,14 +865,28 @@ class Engine:
                         "output": done["output"] or {}
                     }
             ctx.vars.update(u.vars.get(run_id, {}))
-        data = await self._data(ctx, "", "")
-        figures: dict[str, Any] = {}
-        for name, expression in plan.template.metrics.items():
-            try:
-                figures[name] = _eval(expression, data)
-            except CallFailed:
-                continue
-        return figures
+        return await self._data(ctx, "", "")
+
+    async def _close_case(
+        self, u: Unit, run_id: UUID, step: dsl.RecommendStep, data: dict[str, Any], ok: bool
+    ) -> None:
+        """A run that succeeded resolves the case its recommend step opened, with what
+        resolved it; a failed run leaves it unresolved (never recommended)."""
+        if step.id not in data["steps"]:
+            return
+        values: dict[str, Any] = {"status": "unresolved", "resolved_at": u.now}
+        if ok:
+            resolution = _figures({"r": step.resolution}, data) if step.resolution else {}
+            values |= {
+                "status": "resolved",
+                "outcome": _figures(step.outcome, data),
+                "resolution": _text(resolution["r"])[:500] if "r" in resolution else None,
+            }
+        await u.conn.execute(
+            update(triage_cases)
+            .where(triage_cases.c.run_id == run_id, triage_cases.c.status == "open")
+            .values(**values)
+        )
 
     # --- waiting kinds ----------------------------------------------------------------
 
@@ -749,7 +900,10 @@ class Engine:
         data: dict[str, Any],
     ) -> None:
         if outcome.task is not None:
-            await self._open_task(u, plan, step, claim, outcome.task, outcome.decided, data)
+            task_id = await self._open_task(
+                u, plan, step, claim, outcome.task, outcome.decided, data
+            )
+            await self._audit(u, plan, claim, outcome, data, task_id)
         elif outcome.wait is not None:
             assert isinstance(step, dsl.WaitStep)
             await self._register_wait(u, plan, step, claim, outcome.wait["correlation"])
@@ -782,8 +936,8 @@ class Engine:
         task: dict[str, Any],
         decided: str | None,
         data: dict[str, Any],
-    ) -> None:
-        assert isinstance(step, dsl.ApprovalStep | dsl.ChecklistStep)
+    ) -> UUID:
+        assert isinstance(step, human.Human)
         store = self.directory.store(data["run"]["store"] or None)
 
         def at(duration: str) -> datetime:
@@ -831,7 +985,7 @@ class Engine:
             output = human.approval_output(decided, "auto-decision", None, {})
             target = step.outcomes[decided]  # type: ignore[index]
             await self._resume(u, plan, claim.step_row_id, output, target)
-            return
+            return task_id
         await u.conn.execute(insert(tasks).values(**row))
         u.event(
             "task.opened",
@@ -846,6 +1000,7 @@ class Engine:
         )
         if step.timeout:
             await self._timer(u, claim, u.now + timedelta(seconds=seconds(step.timeout)))
+        return task_id
 
     async def _timer(self, u: Unit, claim: state.Claim, at: datetime | None, **match: Any) -> None:
         await u.conn.execute(
@@ -1040,9 +1195,14 @@ class Engine:
             if task.status != "open":
                 raise TaskClosed(f"task {task_id} is {task.status}, not open")
             plan, step, _ = await self._locate(u.conn, task.step_row_id)
-            output, target, stored = human.decision_output(
-                step, decision, actor, comment, answers or {}
-            )
+            if isinstance(step, dsl.ClassifyStep):
+                output, target, stored = human.review_output(
+                    step, task.context.get("review") or {}, decision, actor, comment, answers or {}
+                )
+            else:
+                output, target, stored = human.decision_output(
+                    step, decision, actor, comment, answers or {}
+                )
             await u.conn.execute(
                 update(tasks)
                 .where(tasks.c.id == task_id, tasks.c.status == "open")
@@ -1056,6 +1216,8 @@ class Engine:
                     decided_at=u.now,
                 )
             )
+            if isinstance(step, dsl.ClassifyStep):
+                await self._reviewed(u, step, task.step_row_id, output, stored, actor)
             await u.conn.execute(
                 update(waits)
                 .where(waits.c.step_row_id == task.step_row_id, waits.c.status == "waiting")
@@ -1078,6 +1240,42 @@ class Engine:
                 },
             )
             await self._resume(u, plan, task.step_row_id, output, target)
+
+    async def _reviewed(
+        self,
+        u: Unit,
+        step: dsl.ClassifyStep,
+        step_row_id: UUID,
+        output: dict[str, Any],
+        decision: str,
+        actor: str,
+    ) -> None:
+        """A person decided an unsure classification: the audit gets their decision, and
+        the tenant's examples the text with the label they chose."""
+        audited = (
+            await u.conn.execute(
+                update(ai_decisions)
+                .where(ai_decisions.c.step_row_id == step_row_id)
+                .values(
+                    decision=decision,
+                    final_label=output["label"],
+                    decided_by=actor,
+                    decided_at=u.now,
+                )
+                .returning(ai_decisions.c.id, ai_decisions.c.text)
+            )
+        ).first()
+        if audited is not None:
+            await self.triage.learn(
+                u.conn,
+                target=step.target,
+                text=audited.text,
+                label=output["label"],
+                source="review",
+                actor=actor,
+                now=u.now,
+                decision_id=audited.id,
+            )
 
     async def ingest(
         self,
@@ -1309,6 +1507,11 @@ class Engine:
                 .where(waits.c.run_id == run_id, waits.c.status == "waiting")
                 .values(status="cancelled", finished_at=u.now)
             )
+            await u.conn.execute(
+                update(triage_cases)
+                .where(triage_cases.c.run_id == run_id, triage_cases.c.status == "open")
+                .values(status="unresolved", resolved_at=u.now)
+            )
         return True
 
     async def replay_dead_letter(self, dead_letter_id: UUID) -> UUID | None:
@@ -1412,6 +1615,28 @@ def _plain(value: Any) -> Any:
 
 def _eval_map(mapping: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
     return {k: _eval(v, data) for k, v in mapping.items()}
+
+
+def _figures(mapping: dict[str, str], data: dict[str, Any]) -> dict[str, Any]:
+    """Expressions evaluated as a run ends: one that fails here (it names a step that never
+    ran) is left out rather than failing the others."""
+    figures: dict[str, Any] = {}
+    for name, expression in mapping.items():
+        try:
+            figures[name] = _eval(expression, data)
+        except CallFailed:
+            continue
+    return figures
+
+
+def _advice(plan: Plan, data: dict[str, Any]) -> dict[str, Any] | None:
+    """What the run's recommend steps found so far, for the person a task asks."""
+    found = {
+        step.id: data["steps"][step.id]["output"]
+        for step in plan.recommends
+        if step.id in data["steps"]
+    }
+    return found or None
 
 
 def render(message: str, data: dict[str, Any]) -> str:

@@ -32,7 +32,8 @@ class InvalidDecision(ValueError):
     """The decision or its answers do not fit the task."""
 
 
-Human = dsl.ApprovalStep | dsl.ChecklistStep
+#: Kinds that open a task (a classify step only when its model is unsure).
+Human = dsl.ApprovalStep | dsl.ChecklistStep | dsl.ClassifyStep
 
 
 def recipient(assignee: dsl.Assignee, store: str | None, directory: Directory) -> str:
@@ -56,19 +57,42 @@ def after(step: Human, start: datetime, duration: str, store: StoreInfo | None) 
     )
 
 
-def task_for(step: Human, data: dict[str, Any], title: str | None = None) -> dict[str, Any]:
-    """The task row's content for an approval or checklist step (``title``: the approval's
-    evaluated title expression; else the step's name)."""
+def task_for(
+    step: Human,
+    data: dict[str, Any],
+    title: str | None = None,
+    advice: dict[str, Any] | None = None,
+    review: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The task row's content for an approval, checklist or review (``title``: the step's
+    evaluated title expression; else the step's name). ``advice``: what the run's
+    recommend steps found; ``review``: an unsure classification, its text and suggestion."""
     title = title or step.name or step.id.replace("_", " ").capitalize()
+    context: dict[str, Any] = {"input": data["input"], "vars": data["vars"]}
     if isinstance(step, dsl.ApprovalStep):
         kind, form = "approval", [_plain(f) for f in step.form]
-    else:
+    elif isinstance(step, dsl.ChecklistStep):
         kind, form = "checklist", [_plain(i) for i in step.items]
+    else:
+        assert review is not None
+        kind = "review"
+        form = [
+            {
+                "name": "label",
+                "type": "choice",
+                "label": step.target.capitalize(),
+                "options": review["labels"],
+                "required": True,
+            }
+        ]
+        context["review"] = review
+    if advice:
+        context["advice"] = advice
     return {
         "kind": kind,
         "title": title[:2000],
         "form": form,
-        "context": {"input": data["input"], "vars": data["vars"]},
+        "context": context,
         "assignee_role": step.assignee.role,
         "assignee_scope": step.assignee.scope,
     }
@@ -111,6 +135,47 @@ def decision_output(
     raise InvalidDecision("this step takes no decision")
 
 
+def review_output(
+    step: dsl.ClassifyStep,
+    review: dict[str, Any],
+    decision: str,
+    actor: str,
+    comment: str | None,
+    answers: dict[str, Any],
+) -> tuple[dict[str, Any], str | None, str]:
+    """A person's answer to an unsure classification: ``confirmed`` (the suggestion, or
+    ``answers.label`` equal to it), ``corrected`` (``answers.label`` another known label),
+    or ``reviewed`` (either, told apart by the label). (output, next step, stored decision)"""
+    if decision not in ("reviewed", "confirmed", "corrected"):
+        raise InvalidDecision(
+            f"a review is 'reviewed', 'confirmed' or 'corrected', not {decision!r}"
+        )
+    unknown = sorted(set(answers) - {"label"})
+    if unknown:
+        raise InvalidDecision(f"unknown form field(s): {', '.join(unknown)}; give only 'label'")
+    suggestion = review.get("suggestion")
+    label = answers.get("label") or (suggestion if decision != "corrected" else None)
+    labels = review.get("labels") or []
+    if not label:
+        raise InvalidDecision("form field 'label' is required to correct the suggestion")
+    if label not in labels:
+        raise InvalidDecision(f"label must be one of {', '.join(labels)}, not {label!r}")
+    stored = "confirmed" if label == suggestion else "corrected"
+    if decision != "reviewed" and decision != stored:
+        raise InvalidDecision(
+            f"{decision!r} does not fit label {label!r}: the suggestion was {suggestion!r}"
+        )
+    output: dict[str, Any] = {
+        key: review[key]
+        for key in ("confidence", "threshold", "suggestion", "model", "model_version", "input_hash")
+        if key in review
+    }
+    output |= {"label": label, "routed": "review", "decision": stored, "decided_by": actor}
+    if comment:
+        output["comment"] = comment
+    return output, step.next, stored
+
+
 def decided_figures(
     step: dsl.Step,
     now: datetime,
@@ -138,7 +203,7 @@ def decided_figures(
             "items_completed": answered - failed,
         }
     else:
-        figures["task_kind"] = "approval"
+        figures["task_kind"] = "review" if isinstance(step, dsl.ClassifyStep) else "approval"
     return figures
 
 
@@ -250,7 +315,7 @@ async def escalate(engine: Engine, u: Unit) -> int:
     for t in due:
         plan = await engine._plan(u.conn, t.template_hash)
         step = plan.steps[t.step_id]
-        assert isinstance(step, dsl.ApprovalStep | dsl.ChecklistStep)
+        assert isinstance(step, Human)
         store = engine.directory.store(t.store)
         due_at = _aware(t.due_at) if t.due_at is not None else None
         escalate_at = _aware(t.escalate_at) if t.escalate_at is not None else None

@@ -147,3 +147,29 @@ async def test_a_document_for_another_tenant_is_refused(runtime: Runtime) -> Non
         assert runtime.deployments == {} and home.reports == []
     finally:
         await runtime.close()
+
+
+async def test_the_tenants_triage_settings_choose_its_model(runtime: Runtime) -> None:
+    tenant = str(runtime.settings.tenant_id)
+    doc = document(tenant, [])
+    doc["triage"] = {"model": "embeddings", "store_threshold": 4}
+    home = Home(doc)
+    assert runtime.link is not None
+    runtime.link.http = httpx.AsyncClient(
+        base_url="http://cp.test", transport=httpx.MockTransport(home)
+    )
+    try:
+        assert runtime.engine.triage.settings.model == "tfidf"  # before the first pull
+        assert await Agent(runtime).poll_once(wait=0)
+        settings = runtime.engine.triage.settings
+        assert (settings.model, settings.store_threshold, settings.window_days) == (
+            "embeddings",
+            4,
+            30,
+        )
+        verdict = await runtime.engine.triage.classify(
+            "category", "Dairy chiller at 9°C and rising, alarm beeping"
+        )
+        assert verdict.model == "minilm-svm" and verdict.label == "refrigeration"
+    finally:
+        await runtime.close()

@@ -61,7 +61,9 @@ async def test_the_document(client: httpx.AsyncClient, f: Fleet) -> None:
         "deployments",
         "stores",
         "brand",
+        "triage",
     }
+    assert doc["triage"] is None, "neither the partner nor the tenant set triage settings"
     assert doc["tenant_id"] == str(f.tenant_id)
     assert doc["contract_version"] == 1
     assert doc["generation"] == 1

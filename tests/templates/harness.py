@@ -20,13 +20,17 @@ from control_plane.contracts import dsl
 from tenant_runtime.connectors import NoAuth, RestConnector, RetryPolicy
 from tenant_runtime.connectors.bindings import BoundConnectors
 from tenant_runtime.db.schema import (
+    ai_decisions,
     branches,
     dead_letters,
     events,
+    insights,
     notifications,
     runs,
     steps,
     tasks,
+    triage_cases,
+    triage_examples,
     waits,
 )
 from tenant_runtime.engine.calendar import BusinessCalendar
@@ -55,7 +59,20 @@ STORES = {
 #: The sweeper rings again for a due step whose doorbell is older than this.
 RING_AGAIN = timedelta(seconds=1)
 #: Tables of the runtime database a test writes, children first.
-_TABLES = (notifications, tasks, waits, dead_letters, branches, steps, runs, events)
+_TABLES = (
+    notifications,
+    tasks,
+    waits,
+    dead_letters,
+    branches,
+    steps,
+    runs,
+    events,
+    ai_decisions,
+    triage_examples,
+    triage_cases,
+    insights,
+)
 
 Predicate = Callable[[dict[str, Any]], bool]
 

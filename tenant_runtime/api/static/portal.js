@@ -90,7 +90,8 @@ function value(input) {
 
 function answersOf(form) {
   const answers = {};
-  if (form.dataset.kind === "approval") {
+  // An approval's fields and a review's label are both named by data-field.
+  if (form.dataset.kind === "approval" || form.dataset.kind === "review") {
     for (const input of form.querySelectorAll("[data-field]")) {
       const v = value(input);
       if (v !== null) answers[input.dataset.field] = v;

@@ -1,0 +1,1 @@
+"""Insights: recurring incident patterns that tenant runtimes find and report home."""
