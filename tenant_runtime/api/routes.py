@@ -278,7 +278,7 @@ class InsightController(Controller):
         request: AuthedRequest,
         # Not ``scope``: Litestar reserves that name for the ASGI scope.
         insight_scope: Annotated[
-            str | None, QueryParameter(query="scope", description="store or region")
+            str | None, QueryParameter(name="scope", description="store or region")
         ] = None,
         label: FromQuery[str | None] = None,
         since: Annotated[

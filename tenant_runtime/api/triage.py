@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Select, and_, delete, distinct, or_, select
+from sqlalchemy import Select, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenant_runtime.api import schemas
@@ -157,9 +157,9 @@ async def import_examples(
         existing = {r.input_hash: r.label for r in found}
         known |= set(
             await conn.scalars(
-                select(distinct(triage_examples.c.label)).where(
-                    triage_examples.c.target == data.target
-                )
+                select(triage_examples.c.label)
+                .where(triage_examples.c.target == data.target)
+                .distinct()
             )
         )
         now = engine.clock()

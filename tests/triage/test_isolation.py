@@ -85,3 +85,15 @@ async def test_the_latest_label_for_a_text_wins(
     assert "hvac" in trained.labels
     with pytest.raises(ValueError, match="unknown triage target"):
         await triage.model("colour")
+
+
+async def test_priority_is_a_target_of_its_own(
+    two_tenants: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    _, db = two_tenants
+    triage = Triage(db)
+    verdict = await triage.classify("priority", "Customer slipped on spilled yoghurt in aisle 4")
+    assert verdict.labels == ["high", "low", "medium"]
+    assert verdict.label in verdict.labels and 0.0 < verdict.confidence <= 1.0
+    category = await triage.model("category")
+    assert category.labels != verdict.labels  # one model per target
