@@ -1167,8 +1167,10 @@ def demo(settings: Settings, reset: bool, serve_after: bool) -> None:
     )
     console.print(
         f"{demo_fleet.DEGRADED}'s ERP fails most calls, so the NOC shows it degraded with an "
-        "open alert within a minute; maintenance-incident 1.1.0 is rolling out across "
-        f"Northwind (`storeops rollout status --watch`). Alert e-mails: {settings.home / 'mail'}; "
+        "open alert within a minute; maintenance-incident 1.2.0 (incident triage) is rolling "
+        "out across Northwind (`storeops rollout status --watch`): FreshMart's vague incidents "
+        "wait for a category review by north@freshmart.example. "
+        f"Alert e-mails: {settings.home / 'mail'}; "
         f"task and escalation e-mails, in each retailer's brand: {settings.home / 'fleet'}/<retailer>/mail"
     )
     procs = demo_fleet.launch(
