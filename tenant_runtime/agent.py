@@ -70,7 +70,7 @@ def reconcile(runtime: Runtime, doc: ds.DesiredState) -> Applied:
     directory.stores = stores
     runtime.rebind(bindings)
     runtime.brand = doc.brand
-    runtime.engine.triage.settings = doc.triage or TriageSettings()
+    directory.triage = doc.triage or TriageSettings()
     runtime.pulled = True
     return Applied(doc.generation, reports)
 

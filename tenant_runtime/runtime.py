@@ -352,7 +352,10 @@ class Runtime:
         now = time.monotonic()
         if now >= self._next_insights and (self.pulled or not self.follows):
             self._next_insights = now + self.settings.insight_seconds
-            done += len(await raise_insights(self.engine, self.engine.triage.settings))
+            try:
+                done += len(await raise_insights(self.engine, self.engine.triage.settings))
+            except Exception:  # never let it stop the housekeeping; tried again tomorrow
+                log.exception("the recurring-pattern pass failed")
         done += await self.send_mail()
         if now >= self._next_heartbeat:
             self._next_heartbeat = now + self.settings.heartbeat_seconds

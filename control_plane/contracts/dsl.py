@@ -230,8 +230,9 @@ class EmitStep(StepBase, tag="emit", tag_field="kind", kw_only=True):
 
 
 class ClassifyStep(StepBase, tag="classify", tag_field="kind", kw_only=True):
-    """Text -> a label and a confidence, from the tenant's triage model (trained offline on
-    the platform's labelled incidents and the tenant's own corrections). At or above
+    """Text -> a label and a confidence, from the tenant's triage model (trained in the
+    runtime, nothing downloaded, on the platform's labelled incidents and the tenant's own
+    labelled examples). At or above
     ``threshold`` the label routes the run on its own; below it a review task asks
     ``assignee`` to confirm or correct the model's suggestion. Either way the decision is
     audited. The output (``label``, ``confidence``, ``routed``: auto | review, ...) only

@@ -12,18 +12,23 @@ import msgspec
 #: ``tfidf``: the base install's TF-IDF features and linear classifier (scikit-learn).
 #: ``embeddings``: sentence embeddings from the ``storeops[ai]`` extra's local model.
 ModelKind = Literal["tfidf", "embeddings"]
+StoreThreshold = Annotated[int, msgspec.Meta(ge=2, le=1000)]
+RegionThreshold = Annotated[int, msgspec.Meta(ge=2, le=10000)]
+WindowDays = Annotated[int, msgspec.Meta(ge=1, le=365)]
 
 
-class TriageSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """A tenant's triage settings (partner defaults, tenant overrides)."""
+class TriageSettings(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A tenant's triage settings (partner defaults, tenant overrides). Open to additions:
+    a runtime ignores fields it does not know, and uses its base model for a model kind it
+    does not have (the control plane validates what may be set: ``ModelKind``)."""
 
-    model: ModelKind = "tfidf"
+    model: str = "tfidf"
     #: An insight is raised when one category recurs this many times at one store...
-    store_threshold: Annotated[int, msgspec.Meta(ge=2, le=1000)] = 3
+    store_threshold: StoreThreshold = 3
     #: ... or this many times across the stores of one region...
-    region_threshold: Annotated[int, msgspec.Meta(ge=2, le=10000)] = 6
+    region_threshold: RegionThreshold = 6
     #: ... within this many days.
-    window_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 30
+    window_days: WindowDays = 30
 
 
 class Evidence(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -215,6 +215,7 @@ class _Checker:
         yield from self._parameters()
         yield from self._triggers()
         yield from self._ids()
+        yield from self._recommends()
         yield from self._references()
         yield from self._graph()
         for p in self.placed:
@@ -260,6 +261,26 @@ class _Checker:
         top = Placed(self.t.steps[0], ("metrics",), 0, ())
         for name, expr in self.t.metrics.items():
             yield from self._expr(top, ("metrics", name), expr)
+
+    def _recommends(self) -> Iterator[Problem]:
+        """A run is one case: one ``recommend`` step, in the main flow (its case closes
+        when the run ends)."""
+        found = [p for p in self.placed if isinstance(p.step, dsl.RecommendStep)]
+        for p in found:
+            if p.flow != 0:
+                yield self.source.problem(
+                    (*p.path, "kind"),
+                    "a recommend step belongs in the main flow, not a parallel step",
+                )
+            if p.step.loop is not None:
+                yield self.source.problem(
+                    (*p.path, "loop"), "a recommend step runs once per run: no loop"
+                )
+        for p in found[1:]:
+            yield self.source.problem(
+                (*p.path, "kind"),
+                f"one recommend step per template (the run is one case); {found[0].step.id!r} is the first",
+            )
 
     def _ids(self) -> Iterator[Problem]:
         seen: set[str] = set()

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 #: Column widths of the ``insights`` table; longer or larger values make an insight invalid.
 MAX_TEXT = 200
 MAX_NUMBER = 2**31 - 1
-#: Evidence kept per insight (the newest first, as the runtime sends them), and per item
+#: Evidence kept per insight (the first as the runtime sends them: its newest, oldest first), and per item
 #: the description's length (the contract's own excerpt length).
 MAX_EVIDENCE = 20
 EXCERPT = 200

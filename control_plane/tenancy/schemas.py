@@ -8,7 +8,7 @@ from uuid import UUID
 
 import msgspec
 
-from control_plane.contracts.triage import ModelKind
+from control_plane.contracts.triage import ModelKind, RegionThreshold, StoreThreshold, WindowDays
 from control_plane.tenancy.models import IsolationTier, PartnerKind, PartnerStatus, TenantStatus
 
 Slug = Annotated[
@@ -52,14 +52,14 @@ class SlaCalendar(Input):
 class TriageOverride(Input):
     """Incident triage settings at one level of the tree: the contract's
     :class:`~control_plane.contracts.triage.TriageSettings` (same names and bounds) with
-    every field optional. Only the fields given override the level above, so a tenant may
-    change one threshold and keep its partner's model, or restore a default its partner
-    changed (the contract type drops fields equal to its defaults when stored)."""
+    every field optional, and only the model kinds the platform has. Only the fields given
+    override the level above, so a tenant may change one threshold and keep its partner's
+    model, or restore a default its partner changed."""
 
     model: ModelKind | None = None
-    store_threshold: Annotated[int, msgspec.Meta(ge=2, le=1000)] | None = None
-    region_threshold: Annotated[int, msgspec.Meta(ge=2, le=10000)] | None = None
-    window_days: Annotated[int, msgspec.Meta(ge=1, le=365)] | None = None
+    store_threshold: StoreThreshold | None = None
+    region_threshold: RegionThreshold | None = None
+    window_days: WindowDays | None = None
 
 
 class PolicySettings(Input):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from control_plane.contracts import dsl
+from control_plane.contracts.triage import TriageSettings
 from tenant_runtime.engine.calendar import BusinessCalendar
 
 
@@ -50,6 +51,8 @@ class Directory:
     stores: dict[str, StoreInfo] = field(default_factory=dict)
     #: ``role@scope`` (as tasks name their assignee) -> email addresses.
     contacts: dict[str, list[str]] = field(default_factory=dict)
+    #: The tenant's triage settings (model, insight thresholds) from its desired state.
+    triage: TriageSettings = field(default_factory=TriageSettings)
 
     def store(self, ref: str | None) -> StoreInfo | None:
         """A store by its id or its code."""

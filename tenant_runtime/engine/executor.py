@@ -283,7 +283,7 @@ class Engine:
     ) -> None:
         self.db = db
         #: The tenant's triage models and the cases they recommend from.
-        self.triage = triage or Triage(db)
+        self.triage = triage or Triage(db, settings=lambda: self.directory.triage)
         self.connectors = connectors
         self.directory = directory or Directory()
         self.worker = worker
@@ -347,7 +347,7 @@ class Engine:
         digest, _ = self._compiled(template)
         if digest not in self._plans:
             await conn.execute(
-                _insert_ignore(conn, template_specs).values(
+                insert_ignore(conn, template_specs).values(
                     hash=digest,
                     template_id=template.id,
                     version=template.version,
@@ -627,7 +627,8 @@ class Engine:
             return await self._classify(step, data, plan)
         if isinstance(step, dsl.RecommendStep):
             text = _text(_eval(step.text, data))
-            label = _text(_eval(step.label, data)) if step.label else None
+            found = _eval(step.label, data) if step.label else None
+            label = _text(found) if found not in (None, "") else None
             context = _eval_map(step.context, data)
             try:
                 package = await self.triage.recommend(text, label, step.limit)
@@ -721,7 +722,7 @@ class Engine:
         store = data["run"]["store"] or None
         if outcome.decision is not None:
             await u.conn.execute(
-                _insert_ignore(u.conn, ai_decisions).values(
+                insert_ignore(u.conn, ai_decisions).values(
                     id=uuid7(),
                     run_id=claim.run_id,
                     step_row_id=claim.step_row_id,
@@ -736,7 +737,7 @@ class Engine:
             )
         if outcome.case is not None:
             await u.conn.execute(
-                _insert_ignore(u.conn, triage_cases).values(
+                insert_ignore(u.conn, triage_cases).values(
                     id=uuid7(),
                     run_id=claim.run_id,
                     template_id=plan.template.id,
@@ -884,7 +885,7 @@ class Engine:
             }
         await u.conn.execute(
             update(triage_cases)
-            .where(triage_cases.c.run_id == run_id, triage_cases.c.status == "open")
+            .where(triage_cases.c.run_id == run_id, triage_cases.c.status != "resolved")
             .values(**values)
         )
 
@@ -1310,7 +1311,7 @@ class Engine:
     ) -> bool:
         event_id = uuid7()
         added = await u.conn.execute(
-            _insert_ignore(u.conn, events).values(
+            insert_ignore(u.conn, events).values(
                 id=event_id,
                 source=source,
                 external_id=external_id,
@@ -1387,6 +1388,12 @@ class Engine:
                     .returning(tasks.c.id, tasks.c.store, tasks.c.created_at, tasks.c.due_at)
                 )
             ).first()
+            if isinstance(step, dsl.ClassifyStep):  # the audit says nobody reviewed it
+                await u.conn.execute(
+                    update(ai_decisions)
+                    .where(ai_decisions.c.step_row_id == step_row_id)
+                    .values(decision="expired", decided_at=u.now)
+                )
             data: dict[str, Any] = {
                 "step_id": step.id,
                 "via": "timeout",
@@ -1652,7 +1659,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _insert_ignore(conn: AsyncConnection, table: Any) -> Any:
+def insert_ignore(conn: AsyncConnection, table: Any) -> Any:
     if conn.dialect.name == "postgresql":
         return pg_insert(table).on_conflict_do_nothing()
     return sqlite_insert(table).on_conflict_do_nothing()

@@ -23,6 +23,7 @@ from sqlalchemy import or_, select, update
 
 from control_plane.contracts.triage import Evidence, Insight, TriageSettings
 from tenant_runtime.db.schema import ai_decisions, insights
+from tenant_runtime.engine.executor import insert_ignore
 
 if TYPE_CHECKING:
     from tenant_runtime.engine.executor import Engine
@@ -123,8 +124,8 @@ async def raise_insights(engine: Engine, settings: TriageSettings) -> list[Insig
             }
             if known is None:
                 insight.notified = _manager(insight, engine)
-                await u.conn.execute(
-                    insights.insert().values(
+                added = await u.conn.execute(
+                    insert_ignore(u.conn, insights).values(
                         id=insight.id,
                         scope=insight.scope,
                         subject=insight.subject,
@@ -137,9 +138,12 @@ async def raise_insights(engine: Engine, settings: TriageSettings) -> list[Insig
                         **values,
                     )
                 )
-                await engine._notify(
-                    u, None, None, "insight", "email", insight.notified, describe(insight)
-                )
+                if added.rowcount != 1:
+                    continue  # another process raised it a moment ago
+                if insight.notified is not None:
+                    await engine._notify(
+                        u, None, None, "insight", "email", insight.notified, describe(insight)
+                    )
             else:
                 insight.notified = await u.conn.scalar(
                     select(insights.c.notified).where(insights.c.id == insight.id)
@@ -172,12 +176,13 @@ def describe(insight: Insight) -> str:
     return "\n".join(lines)
 
 
-def _manager(insight: Insight, engine: Engine) -> str:
+def _manager(insight: Insight, engine: Engine) -> str | None:
+    """The manager of the insight's region; None for a store in no region (the NOC still
+    hears of it)."""
     if insight.scope == "region":
         return f"regional_manager@region:{insight.subject}"
     info = engine.directory.store(insight.subject)
-    region = info.region if info and info.region else "unknown"
-    return f"regional_manager@region:{region}"
+    return f"regional_manager@region:{info.region}" if info and info.region else None
 
 
 class _Incident:

@@ -1,5 +1,6 @@
 """The tenant's triage: its models (the platform's labelled incidents plus this tenant's
-own corrections, nothing else), what they predict, the resolved cases a recommendation
+own labelled examples: its people's review answers and its imports, nothing else), what
+they predict, the resolved cases a recommendation
 draws on, and the corrections people make.
 
 Every tenant runtime has its own database, so the examples one tenant's people label stay
@@ -86,33 +87,38 @@ class Triage:
         self,
         db: AsyncEngine,
         *,
-        settings: TriageSettings | None = None,
+        settings: Callable[[], TriageSettings] = TriageSettings,
         factory: Callable[[str], Classifier] = _factory,
     ) -> None:
         self.db = db
-        self.settings = settings or TriageSettings()
+        #: The tenant's settings as they are now (the desired state may change them).
+        self._settings = settings
         self._factory = factory
         self._trained: dict[str, _Trained] = {}
         self._locks: dict[str, asyncio.Lock] = {t: asyncio.Lock() for t in TARGETS}
 
     # --- models -------------------------------------------------------------------------
 
+    @property
+    def settings(self) -> TriageSettings:
+        return self._settings()
+
     async def model(self, target: str) -> _Trained:
         """The tenant's model for ``target``, trained again only when its examples or the
         chosen model kind changed."""
         if target not in TARGETS:
             raise ValueError(f"unknown triage target {target!r} (known: {', '.join(TARGETS)})")
-        async with self.db.connect() as conn:
-            count, newest = (
-                await conn.execute(
-                    select(func.count(), func.max(triage_examples.c.created_at)).where(
-                        triage_examples.c.target == target
-                    )
-                )
-            ).one()
-        kind = self.settings.model
-        fingerprint = (kind, count, str(newest))
         async with self._locks[target]:
+            async with self.db.connect() as conn:
+                count, newest = (
+                    await conn.execute(
+                        select(func.count(), func.max(triage_examples.c.created_at)).where(
+                            triage_examples.c.target == target
+                        )
+                    )
+                ).one()
+            kind = self.settings.model
+            fingerprint = (kind, count, str(newest))
             known = self._trained.get(target)
             if known is not None and known.fingerprint == fingerprint:
                 return known

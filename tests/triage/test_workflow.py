@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -149,3 +150,32 @@ async def test_a_resolved_case_is_recommended_to_the_next_similar_incident(h: Ha
     # It fills the next task a person sees: the store's sign-off.
     sign_off = await h.task(second)
     assert sign_off.context["advice"]["advise"]["similar"][0]["run_id"] == str(first)
+
+
+async def test_an_unreviewed_case_goes_on_with_the_reporters_category(h: Harness) -> None:
+    run = await h.start("maintenance-incident", incident(UNSURE, category="pos_outage"))
+    assert (await h.task(run)).kind == "review"
+    await h.advance(timedelta(hours=4, minutes=1))  # escalated after 1 h, expired after 4 h
+    # The reporter's category stands (and is critical in the service desk's own words).
+    assert (await h.output(run, "reported_category"))["category"] == "pos_outage"
+    assert (await h.output(run, "prioritise"))["priority"] == "P1"
+    await h.submit(run)
+    assert await h.status(run) == "succeeded"
+    [(_, payload)] = await h.emitted(run)
+    assert payload["triaged"] == "reporter" and payload["category"] == "pos_outage"
+    [audited] = [d for d in await decisions(h) if d["kind"] == "classify"]
+    assert (audited["routed"], audited["decision"], audited["final_label"]) == (
+        "review",
+        "expired",
+        None,
+    )
+
+
+async def test_a_safety_risk_is_never_held_for_a_review(h: Harness) -> None:
+    text = "Water leak from the ceiling onto the shop floor near the tills"
+    run = await h.start("maintenance-incident", incident(text, category="plumbing"))
+    path = await h.path(run)
+    assert "triage" not in path and "reported_category" in path
+    assert (await h.output(run, "prioritise"))["priority"] == "P1"
+    assert (await h.task(run)).kind == "checklist"  # dispatched at once: the store signs off
+    assert [d["kind"] for d in await decisions(h)] == ["recommend"]
