@@ -4,24 +4,17 @@ NOC; running it again raises nothing new, a grown pattern is sent home again."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import msgspec
-import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_plane.contracts import telemetry
 from control_plane.contracts.brand import DEFAULT, branding_templates, render_email
 from control_plane.contracts.triage import TriageSettings
 from tenant_runtime.db.schema import insights, notifications, outbox
-from tenant_runtime.engine.directory import Deployment
-from tenant_runtime.runtime import load_template
 from tenant_runtime.triage.patterns import describe, raise_insights
-from tests.engine.conftest import _engine
-from tests.templates.harness import TEMPLATES, Harness
+from tests.templates.harness import Harness
 
 FRIDGE = [
     "Dairy chiller at 9°C and rising, alarm beeping",
@@ -30,22 +23,6 @@ FRIDGE = [
     "Chilled aisle multideck is warm, the night blind was left up and it will not recover",
 ]
 UNSURE = "Something is not right at the back of the shop, please send someone"
-
-
-@pytest.fixture(scope="module")
-async def pg(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
-    async for eng in _engine("postgresql", Path(tmp_path_factory.mktemp("rt"))):
-        yield eng
-
-
-@pytest.fixture
-async def h(pg: AsyncEngine) -> AsyncIterator[Harness]:
-    async with Harness.open(pg) as harness:
-        current = harness.directory.deployments["maintenance-incident"]
-        harness.directory.deployments["maintenance-incident"] = Deployment(
-            load_template(TEMPLATES, "maintenance-incident", "1.2.0"), current.params
-        )
-        yield harness
 
 
 async def report(h: Harness, text: str, store: str = "S-101") -> None:

@@ -5,39 +5,17 @@ one waits for a person; both are audited, and the person's answer teaches this t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenant_runtime.db.schema import ai_decisions, triage_cases, triage_examples
-from tenant_runtime.engine.directory import Deployment
 from tenant_runtime.engine.executor import InvalidDecision
-from tenant_runtime.runtime import load_template
-from tests.engine.conftest import _engine
-from tests.templates.harness import TEMPLATES, Harness
+from tests.templates.harness import Harness
 
 CONFIDENT = "Dairy chiller at 9°C and rising, alarm beeping"
 UNSURE = "Something is not right at the back of the shop, please send someone"
-
-
-@pytest.fixture(scope="module")
-async def pg(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[AsyncEngine]:
-    async for eng in _engine("postgresql", Path(tmp_path_factory.mktemp("rt"))):
-        yield eng
-
-
-@pytest.fixture
-async def h(pg: AsyncEngine) -> AsyncIterator[Harness]:
-    async with Harness.open(pg) as harness:
-        current = harness.directory.deployments["maintenance-incident"]
-        harness.directory.deployments["maintenance-incident"] = Deployment(
-            load_template(TEMPLATES, "maintenance-incident", "1.2.0"), current.params
-        )
-        yield harness
 
 
 def incident(description: str, category: str = "refrigeration") -> dict[str, str]:
