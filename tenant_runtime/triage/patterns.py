@@ -66,7 +66,7 @@ def find(
                         run_id=str(r.run_id),
                         store=r.store,
                         at=_iso(r.at),
-                        text=r.text[:200],
+                        text=" ".join(r.text.split())[:200],  # one line each in e-mails
                         routed=r.routed,
                     )
                     for r in members[-EVIDENCE:]
