@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from control_plane.contracts import mail
 from control_plane.contracts.brand import Brand, EmailKind, branding_templates, render_email
 from tenant_runtime.config import RuntimeSettings
+from tenant_runtime.db.dialect import aware
 from tenant_runtime.db.schema import notifications, tasks
 from tenant_runtime.engine.directory import Directory
 from tenant_runtime.engine.state import locked
@@ -70,11 +71,6 @@ def _is_role(recipient: str) -> bool:
     """``store_manager@store:<id>``, ``regional_manager@region:<id>``, ``x@tenant``."""
     where = recipient.partition("@")[2]
     return where == "tenant" or where.startswith(("store:", "region:"))
-
-
-def _aware(moment: datetime) -> datetime:
-    """A stored timestamp with its zone: SQLite hands them back naive, and they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 class Mailer:
@@ -176,7 +172,7 @@ class Mailer:
             from_address=self.settings.mail_from,
             to=addresses,
             message_id=message_id(row.id, self.settings.tenant_id),
-            date=_aware(row.created_at),
+            date=aware(row.created_at),
             headers={"X-StoreOps-Notification": str(row.id)},
         )
 
@@ -185,7 +181,7 @@ class Mailer:
         deployment = self.directory.deployments.get(task.template_id)
         store = self.directory.store(task.store)
         label = " ".join(p for p in (store.code, store.name) if p) if store else task.store
-        due = f"{_aware(task.due_at):%Y-%m-%d %H:%M} UTC" if task.due_at else None
+        due = f"{aware(task.due_at):%Y-%m-%d %H:%M} UTC" if task.due_at else None
         return {
             "title": task.title,
             "kind": task.kind,

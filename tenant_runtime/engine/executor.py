@@ -27,12 +27,11 @@ import msgspec
 from cel_expr_python import cel
 from sqlalchemy import bindparam, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.contracts import compat, dsl, expressions, uuid7
 from control_plane.contracts.validate import seconds
+from tenant_runtime.db.dialect import aware, insert_ignore, iso
 from tenant_runtime.db.schema import (
     ai_decisions,
     branches,
@@ -203,7 +202,7 @@ class Unit:
 
     def make_event(self, kind: str, plan: Plan | None = None, **fields: Any) -> dict[str, Any]:
         """A telemetry event (``control_plane.contracts.telemetry.Event`` as JSON)."""
-        item = {"id": str(uuid7()), "at": _iso(self.now), "kind": kind}
+        item = {"id": str(uuid7()), "at": iso(self.now), "kind": kind}
         if plan is not None:
             item["template_id"] = plan.template.id
             item["template_version"] = plan.template.version
@@ -852,7 +851,7 @@ class Engine:
                 template_version=row.template_version,
                 store=row.store,
                 status=status,
-                duration_ms=_ms(u.now - _aware(row.created_at)),
+                duration_ms=_ms(u.now - aware(row.created_at)),
                 data=data,
             )
 
@@ -1230,7 +1229,7 @@ class Engine:
                 run_id=task.run_id,
                 store=task.store,
                 status=stored,
-                duration_ms=_ms(u.now - _aware(task.created_at)),
+                duration_ms=_ms(u.now - aware(task.created_at)),
                 data={
                     "task_id": str(task_id),
                     "via": "human",
@@ -1405,7 +1404,7 @@ class Engine:
                 plan,
                 run_id=row.run_id,
                 store=expired.store if expired else None,
-                duration_ms=_ms(u.now - _aware(expired.created_at)) if expired else None,
+                duration_ms=_ms(u.now - aware(expired.created_at)) if expired else None,
                 status="expired",
                 data={**data, "task_id": str(expired.id)} if expired else data,
             )
@@ -1466,7 +1465,7 @@ class Engine:
                     )
                 )
             ).one()
-            oldest = _ms(u.now - _aware(row[1])) // 1000 if row[1] is not None else 0
+            oldest = _ms(u.now - aware(row[1])) // 1000 if row[1] is not None else 0
             dead = await u.conn.scalar(
                 select(func.count()).where(dead_letters.c.replayed_at.is_(None))
             )
@@ -1568,15 +1567,6 @@ class Engine:
         return len(due)
 
 
-def _iso(moment: datetime) -> str:
-    return _aware(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands timestamps back naive (they are stored in UTC)."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _ms(delta: timedelta) -> int:
     return max(int(delta.total_seconds() * 1000), 0)
 
@@ -1657,12 +1647,6 @@ def _text(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(_text(v) for v in value)
     return str(value)
-
-
-def insert_ignore(conn: AsyncConnection, table: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing()
-    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 def _with_defaults(schema: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@ happens when nobody decides in time (SLA breach, escalation chain)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 
 from control_plane.contracts import dsl
 from control_plane.contracts.validate import seconds
+from tenant_runtime.db.dialect import aware
 from tenant_runtime.db.schema import runs, steps, tasks
 from tenant_runtime.engine import state
 from tenant_runtime.engine.calendar import deadline
@@ -189,7 +190,7 @@ def decided_figures(
     optional ones answered): a clean submission is complete, an expired one did none."""
     figures: dict[str, Any] = {}
     if due_at is not None:
-        figures["within_sla"] = now <= _aware(due_at)
+        figures["within_sla"] = now <= aware(due_at)
     if isinstance(step, dsl.ChecklistStep):
         answers = answers or {}
         answered = sum(1 for i in step.items if answers.get(i.id) is not None)
@@ -317,8 +318,8 @@ async def escalate(engine: Engine, u: Unit) -> int:
         step = plan.steps[t.step_id]
         assert isinstance(step, Human)
         store = engine.directory.store(t.store)
-        due_at = _aware(t.due_at) if t.due_at is not None else None
-        escalate_at = _aware(t.escalate_at) if t.escalate_at is not None else None
+        due_at = aware(t.due_at) if t.due_at is not None else None
+        escalate_at = aware(t.escalate_at) if t.escalate_at is not None else None
         if due_at is not None and due_at <= u.now and t.breached_at is None:
             await u.conn.execute(update(tasks).where(tasks.c.id == t.id).values(breached_at=u.now))
             who = recipient(
@@ -340,7 +341,7 @@ async def escalate(engine: Engine, u: Unit) -> int:
             level = t.escalation_level
             rung = step.escalation[level]
             following = (
-                after(step, _aware(t.created_at), step.escalation[level + 1].after, store)
+                after(step, aware(t.created_at), step.escalation[level + 1].after, store)
                 if level + 1 < len(step.escalation)
                 else None
             )
@@ -367,8 +368,3 @@ async def escalate(engine: Engine, u: Unit) -> int:
             )
             fired += 1
     return fired
-
-
-def _aware(moment: datetime) -> datetime:
-    """A stored timestamp with its zone: SQLite hands them back naive, and they are UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -12,9 +12,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tenant_runtime.triage.model import Classifier, Prediction
+if TYPE_CHECKING:  # the models (scikit-learn) are imported by whoever makes one
+    from tenant_runtime.triage.model import Classifier, Prediction
 
 TARGETS = ("category", "priority")
 COLUMNS = ("text", *TARGETS)
@@ -197,10 +200,13 @@ def table(evaluation: Evaluation) -> str:
 PROJECT_SET = Path(__file__).with_name("incidents.csv")
 
 
-def project_examples() -> list[Example]:
+@cache
+def project_examples() -> tuple[Example, ...]:
+    """The project's labelled set, read once per process (every tenant model starts
+    from it)."""
     if not PROJECT_SET.is_file():
         raise BadFile(f"the project's labelled set is missing at {PROJECT_SET}")
-    return load(PROJECT_SET)
+    return tuple(load(PROJECT_SET))
 
 
 def evaluate_file(path: Path, make: Callable[[], Classifier]) -> list[Evaluation]:

@@ -15,15 +15,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from sqlalchemy import or_, select, update
 
 from control_plane.contracts.triage import Evidence, Insight, TriageSettings
+from tenant_runtime.db.dialect import aware, insert_ignore, iso
 from tenant_runtime.db.schema import ai_decisions, insights
-from tenant_runtime.engine.executor import insert_ignore
 
 if TYPE_CHECKING:
     from tenant_runtime.engine.executor import Engine
@@ -49,7 +49,7 @@ def find(
         threshold = settings.store_threshold if scope == "store" else settings.region_threshold
         if len(members) < threshold:
             continue
-        members.sort(key=lambda r: (_aware(r.at), str(r.run_id)))
+        members.sort(key=lambda r: (aware(r.at), str(r.run_id)))
         found.append(
             Insight(
                 id=f"{scope}:{subject}:{label}:{members[0].run_id}",
@@ -59,13 +59,13 @@ def find(
                 count=len(members),
                 threshold=threshold,
                 window_days=settings.window_days,
-                first_at=_iso(members[0].at),
-                last_at=_iso(members[-1].at),
+                first_at=iso(members[0].at),
+                last_at=iso(members[-1].at),
                 evidence=[
                     Evidence(
                         run_id=str(r.run_id),
                         store=r.store,
-                        at=_iso(r.at),
+                        at=iso(r.at),
                         text=" ".join(r.text.split())[:200],  # one line each in e-mails
                         routed=r.routed,
                     )
@@ -194,14 +194,6 @@ class _Incident:
         self.run_id, self.store, self.text = row.run_id, row.store, row.text
         self.routed, self.at = row.routed, row.at
         self.label = row.final_label or row.label
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return _aware(moment).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _parse(text: str) -> datetime:

@@ -18,19 +18,20 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from control_plane.contracts import uuid7
 from control_plane.contracts.triage import TriageSettings
+from tenant_runtime.db.dialect import insert_for, iso
 from tenant_runtime.db.schema import triage_cases, triage_examples
 from tenant_runtime.triage.evaluate import TARGETS, project_examples
-from tenant_runtime.triage.model import Classifier
+
+if TYPE_CHECKING:  # scikit-learn is imported when a model is first made, not at start-up
+    from tenant_runtime.triage.model import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ class Triage:
                     "label": case.label,
                     "resolution": case.resolution,
                     "outcome": case.outcome,
-                    "resolved_at": _iso(case.resolved_at),
+                    "resolved_at": iso(case.resolved_at) if case.resolved_at else None,
                     "similarity": round(score, 3),
                 }
                 for score, case in ranked[:limit]
@@ -238,11 +239,7 @@ class Triage:
             "created_by": actor,
             "created_at": now,
         }
-        insert = (
-            pg_insert(triage_examples)
-            if conn.dialect.name == "postgresql"
-            else sqlite_insert(triage_examples)
-        ).values(**values)
+        insert = insert_for(conn, triage_examples).values(**values)
         await conn.execute(
             insert.on_conflict_do_update(
                 index_elements=[triage_examples.c.target, triage_examples.c.input_hash],
@@ -267,7 +264,3 @@ def _training_set(target: str, tenant: Sequence[tuple[str, str]]) -> tuple[list[
         texts += [text] * TENANT_WEIGHT
         labels += [label] * TENANT_WEIGHT
     return texts, labels
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
